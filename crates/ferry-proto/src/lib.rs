@@ -1,0 +1,29 @@
+//! # ferry-proto: the sans-IO FTP core
+//!
+//! Everything Ferry knows about the FTP protocol lives here, free of I/O: no tokio, no
+//! sockets, no clock and no filesystem. The server, the client and the analyzer are drivers
+//! around these pieces, so one parser serves all three.
+//!
+//! Layout:
+//! - [`line`]: the control-line decoder (CRLF or bare LF, Telnet IAC handling, length cap).
+//! - [`command`]: [`Command`], every verb with typed arguments, parsed from and encoded to a line.
+//! - [`reply`]: [`Reply`] with the code as data (single and multi-line), parser and encoder,
+//!   and the meaning of each reply code.
+//! - [`addr`]: PORT/PASV (`h1,h2,h3,h4,p1,p2`) and EPRT/EPSV (`|af|addr|port|`) codecs.
+//! - [`path`]: [`VirtualPath`], normalised absolute FTP paths that can never leave the root.
+//! - [`listing`]: LIST (`ls -l`), NLST and MLSD/MLST writers, and MDTM time stamps.
+//! - [`server`]: the server session state machine: commands in, replies and I/O requests out.
+//!
+//! Time is always passed in by the caller as seconds since the Unix epoch (UTC).
+
+pub mod addr;
+pub mod command;
+pub mod line;
+pub mod listing;
+pub mod path;
+pub mod reply;
+pub mod server;
+
+pub use command::{Command, Password};
+pub use path::VirtualPath;
+pub use reply::{Reply, ReplyCode};

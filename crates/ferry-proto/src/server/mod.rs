@@ -1,0 +1,1 @@
+//! The server session state machine (in progress).

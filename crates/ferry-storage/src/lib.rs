@@ -1,0 +1,215 @@
+//! # ferry-storage: where files and accounts live
+//!
+//! The server talks to files only through [`Storage`] and to accounts only through
+//! [`Authenticator`], so the single-machine setup (local disk, a users file) and later
+//! scale-out backends share every line of session logic.
+//!
+//! Layout:
+//! - this file: the traits and the types they exchange ([`Metadata`], [`ReadHandle`],
+//!   [`WriteSink`], [`DirLister`], [`StorageError`], [`Account`], [`AuthError`]);
+//! - [`local`]: [`local::LocalFs`], the local filesystem backend, confined to a root with
+//!   `cap-std` (no `..`, absolute path or symlink can reach outside it);
+//! - [`users`]: [`users::UserDb`], accounts from a users file (TOML, argon2id hashes) and
+//!   from the command line, plus anonymous access; and the users-file editing used by
+//!   `ferry user`.
+//!
+//! Paths given to a backend are [`VirtualPath`]s: already normalised and lexically inside
+//! the root. The backend is responsible for the rest (symlinks, special files).
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use ferry_proto::listing::EntryInfo;
+use ferry_proto::{Password, VirtualPath};
+
+pub mod local;
+pub mod users;
+
+/// What went wrong in a storage operation; each maps to an FTP reply.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// No such file or directory (`550`).
+    #[error("no such file or directory")]
+    NotFound,
+    /// The target already exists (`550`; `553` for uploads).
+    #[error("file exists")]
+    AlreadyExists,
+    /// Not permitted by the filesystem or by the confinement (e.g. a symlink leaving the
+    /// root) (`550`).
+    #[error("permission denied")]
+    PermissionDenied,
+    /// A directory was given where a file is needed (`550`).
+    #[error("is a directory")]
+    IsADirectory,
+    /// A file was given where a directory is needed (`550`).
+    #[error("not a directory")]
+    NotADirectory,
+    /// RMD of a non-empty directory (`550`).
+    #[error("directory not empty")]
+    DirectoryNotEmpty,
+    /// The name is not allowed (too long, reserved for Ferry's own temporary files) (`553`).
+    #[error("file name not allowed")]
+    InvalidName,
+    /// Out of space or over a quota (`552`).
+    #[error("insufficient storage space")]
+    NoSpace,
+    /// Any other I/O error (`451`).
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl StorageError {
+    /// Maps an `io::Error` to the most specific variant.
+    pub fn from_io(e: std::io::Error) -> StorageError {
+        let _ = e;
+        todo!()
+    }
+
+    /// The FTP reply code for this error, as documented on each variant.
+    pub fn reply_code(&self) -> u16 {
+        todo!()
+    }
+}
+
+/// File metadata, shared with the listing writers.
+pub type Metadata = EntryInfo;
+
+/// An open file to send (RETR), positioned at the requested offset.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReadHandle {
+    /// A local file; the driver may use `sendfile(2)` on it.
+    File {
+        /// The open file, its cursor at `offset`.
+        file: std::fs::File,
+        /// Offset the transfer starts at.
+        offset: u64,
+        /// File length when opened.
+        len: u64,
+    },
+}
+
+/// How an upload treats the target (STOR, APPE, REST+STOR, STOU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// STOR: create or replace. Replacing is atomic: data goes to a temporary file in the
+    /// same directory that replaces the target only on [`WriteSink::finish`]; an interrupted
+    /// upload leaves the old file untouched. For a new file, an interrupted upload keeps the
+    /// bytes received under the target name, so it can be resumed.
+    Replace,
+    /// APPE: append to the file (created if missing).
+    Append,
+    /// REST n + STOR: write from byte `n` of the existing file, truncating what follows.
+    /// `n` greater than the file's size is an error ([`StorageError::InvalidName`] is not
+    /// right here: use `Io` with `InvalidInput`).
+    At(u64),
+    /// STOU: the path names a file that must not exist yet (create exclusively).
+    CreateNew,
+}
+
+/// Receives the bytes of an upload.
+#[async_trait]
+pub trait WriteSink: Send {
+    /// Writes all of `buf`; returns the buffer (cleared) for reuse.
+    async fn write(&mut self, buf: Vec<u8>) -> Result<Vec<u8>, StorageError>;
+    /// The upload ended successfully: make it visible (rename over the target for
+    /// [`WriteMode::Replace`]) and return the total bytes written by this sink.
+    async fn finish(self: Box<Self>) -> Result<u64, StorageError>;
+    /// The upload was interrupted: apply the rules of [`WriteMode`] (drop the temporary file
+    /// when it would replace an existing file, keep the partial bytes otherwise). Dropping a
+    /// sink without calling `finish` or `abort` must behave like `abort`.
+    async fn abort(self: Box<Self>) -> Result<(), StorageError>;
+}
+
+/// Streams a directory's entries in batches, so a listing never holds a whole large
+/// directory in memory.
+#[async_trait]
+pub trait DirLister: Send {
+    /// Up to `max` more entries, or an empty vector at the end. `.` and `..` are not
+    /// returned, nor Ferry's own temporary upload files.
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<Metadata>, StorageError>;
+}
+
+/// A file tree as one session sees it.
+#[async_trait]
+pub trait Storage: Send + Sync {
+    /// Metadata of `path` (not following a final symlink for listing purposes is up to the
+    /// backend; a symlink that leaves the root is `PermissionDenied` when followed).
+    async fn metadata(&self, path: &VirtualPath) -> Result<Metadata, StorageError>;
+    /// Lists a directory.
+    async fn list(&self, path: &VirtualPath) -> Result<Box<dyn DirLister>, StorageError>;
+    /// Opens a file for reading from `offset`.
+    async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<ReadHandle, StorageError>;
+    /// Opens a file for an upload.
+    async fn open_write(
+        &self,
+        path: &VirtualPath,
+        mode: WriteMode,
+    ) -> Result<Box<dyn WriteSink>, StorageError>;
+    /// Creates a directory.
+    async fn mkdir(&self, path: &VirtualPath) -> Result<(), StorageError>;
+    /// Removes an empty directory.
+    async fn rmdir(&self, path: &VirtualPath) -> Result<(), StorageError>;
+    /// Removes a file.
+    async fn remove_file(&self, path: &VirtualPath) -> Result<(), StorageError>;
+    /// Renames a file or directory (replacing a file target, as rename(2) does).
+    async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError>;
+    /// Sets the modification time (Unix seconds).
+    async fn set_mtime(&self, path: &VirtualPath, mtime: i64) -> Result<(), StorageError>;
+    /// Sets the permission bits.
+    async fn chmod(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError>;
+}
+
+/// What a session may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// List and download only.
+    #[serde(rename = "ro")]
+    ReadOnly,
+    /// Everything.
+    #[serde(rename = "rw")]
+    ReadWrite,
+}
+
+/// A logged-in account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// User name (for anonymous logins, `anonymous`).
+    pub name: String,
+    /// The account's root directory on the server.
+    pub home: PathBuf,
+    /// Its access level.
+    pub access: Access,
+    /// True for an anonymous login.
+    pub anonymous: bool,
+}
+
+/// Why a login failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// Unknown user or wrong password (deliberately not distinguished).
+    #[error("login incorrect")]
+    Invalid,
+    /// The account store could not be read.
+    #[error("account store error: {0}")]
+    Backend(String),
+}
+
+/// Checks credentials.
+#[async_trait]
+pub trait Authenticator: Send + Sync {
+    /// True if `user` logs in without a real password check (anonymous / ftp when anonymous
+    /// access is on): the server then asks for an e-mail address as password.
+    fn is_anonymous(&self, user: &str) -> bool;
+    /// Verifies `user` and `password`. Slow hashes run off the async threads.
+    async fn authenticate(&self, user: &str, password: &Password) -> Result<Account, AuthError>;
+}
+
+/// Opens the [`Storage`] for an account.
+pub trait StorageFactory: Send + Sync {
+    /// The storage rooted at the account's home.
+    fn open(&self, account: &Account) -> Result<std::sync::Arc<dyn Storage>, StorageError>;
+}

@@ -1,0 +1,1 @@
+//! Accounts: the users file, command-line users and anonymous access.

@@ -61,14 +61,65 @@ pub enum StorageError {
 
 impl StorageError {
     /// Maps an `io::Error` to the most specific variant.
+    ///
+    /// The raw OS error number decides first (it is what the filesystem really said, and
+    /// covers kinds such as `ENOTEMPTY` or `EDQUOT` whatever the Rust version); errors made
+    /// without one (for example cap-std refusing a path that leads outside the root, which is
+    /// `PermissionDenied`) are mapped by their [`std::io::ErrorKind`]. Everything else stays
+    /// [`StorageError::Io`].
     pub fn from_io(e: std::io::Error) -> StorageError {
-        let _ = e;
-        todo!()
+        use rustix::io::Errno;
+        if let Some(errno) = Errno::from_io_error(&e) {
+            return match errno {
+                Errno::NOENT => StorageError::NotFound,
+                Errno::EXIST => StorageError::AlreadyExists,
+                // ELOOP: a symlink loop, or a symlink met where following is not allowed;
+                // EROFS: a read-only filesystem. Neither gets better by retrying.
+                Errno::ACCESS | Errno::PERM | Errno::ROFS | Errno::LOOP => {
+                    StorageError::PermissionDenied
+                }
+                Errno::ISDIR => StorageError::IsADirectory,
+                Errno::NOTDIR => StorageError::NotADirectory,
+                Errno::NOTEMPTY => StorageError::DirectoryNotEmpty,
+                Errno::NOSPC | Errno::DQUOT | Errno::FBIG => StorageError::NoSpace,
+                Errno::NAMETOOLONG | Errno::ILSEQ => StorageError::InvalidName,
+                // EXDEV (rename across filesystems) and the rest: a local error (`451`).
+                _ => StorageError::Io(e),
+            };
+        }
+        match e.kind() {
+            std::io::ErrorKind::NotFound => StorageError::NotFound,
+            std::io::ErrorKind::AlreadyExists => StorageError::AlreadyExists,
+            std::io::ErrorKind::PermissionDenied => StorageError::PermissionDenied,
+            _ => StorageError::Io(e),
+        }
     }
 
     /// The FTP reply code for this error, as documented on each variant.
     pub fn reply_code(&self) -> u16 {
-        todo!()
+        match self {
+            StorageError::NotFound
+            | StorageError::AlreadyExists
+            | StorageError::PermissionDenied
+            | StorageError::IsADirectory
+            | StorageError::NotADirectory
+            | StorageError::DirectoryNotEmpty => 550,
+            StorageError::InvalidName => 553,
+            StorageError::NoSpace => 552,
+            StorageError::Io(_) => 451,
+        }
+    }
+
+    /// An `Io` error of kind `InvalidInput`: what a backend returns for a restart offset
+    /// beyond the end of the file (see [`WriteMode::At`]).
+    pub fn invalid_input(msg: &'static str) -> StorageError {
+        StorageError::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, msg))
+    }
+
+    /// True for the `Io(InvalidInput)` error that [`StorageError::invalid_input`] makes (a
+    /// bad restart offset); the server answers it with `554` rather than `451`.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, StorageError::Io(e) if e.kind() == std::io::ErrorKind::InvalidInput)
     }
 }
 
@@ -101,8 +152,9 @@ pub enum WriteMode {
     /// APPE: append to the file (created if missing).
     Append,
     /// REST n + STOR: write from byte `n` of the existing file, truncating what follows.
-    /// `n` greater than the file's size is an error ([`StorageError::InvalidName`] is not
-    /// right here: use `Io` with `InvalidInput`).
+    /// `n` greater than the file's size is an error: [`StorageError::Io`] with
+    /// [`std::io::ErrorKind::InvalidInput`] (see [`StorageError::invalid_input`]), which the
+    /// server answers with `554` (or `550`). A missing file is [`StorageError::NotFound`].
     At(u64),
     /// STOU: the path names a file that must not exist yet (create exclusively).
     CreateNew,
@@ -139,7 +191,8 @@ pub trait Storage: Send + Sync {
     async fn metadata(&self, path: &VirtualPath) -> Result<Metadata, StorageError>;
     /// Lists a directory.
     async fn list(&self, path: &VirtualPath) -> Result<Box<dyn DirLister>, StorageError>;
-    /// Opens a file for reading from `offset`.
+    /// Opens a file for reading from `offset`. A directory is [`StorageError::IsADirectory`];
+    /// an offset beyond the end of the file is `Io` with `InvalidInput`.
     async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<ReadHandle, StorageError>;
     /// Opens a file for an upload.
     async fn open_write(

@@ -1,1 +1,596 @@
 //! The local filesystem backend.
+//!
+//! [`LocalFs`] serves one directory tree (an account's home). Every operation goes through
+//! a `cap_std::fs::Dir` handle opened on the root, with the [`VirtualPath::relative`] form of
+//! the path, so neither `..`, nor an absolute path, nor a symlink pointing outside the root
+//! can reach anything above it: cap-std resolves each component itself and refuses an
+//! escape with `PermissionDenied`. Symlinks that stay inside the root are followed when a
+//! file is read or a directory entered, and listed as symlinks.
+//!
+//! The filesystem calls are blocking; each runs in `tokio::task::spawn_blocking`.
+//!
+//! Uploads ([`LocalFs::open_write`]) follow [`WriteMode`]:
+//! - `Replace` of an existing file writes to `.ferry-upload-<random>` in the same directory
+//!   and renames it over the target on `finish`; abort (or dropping the sink) removes it, so
+//!   the old file stays intact. A new file is created under its own name, so an interrupted
+//!   upload keeps its partial bytes for a later `REST` + `STOR` or `APPE`.
+//! - `Append` opens for appending (creating the file if missing), `At(n)` truncates the
+//!   existing file to `n` bytes and writes from there, `CreateNew` creates exclusively.
+//!
+//! Names starting with [`TEMP_PREFIX`] belong to Ferry: they are never listed, reading them
+//! gives [`StorageError::NotFound`] and creating, changing or removing them gives
+//! [`StorageError::InvalidName`].
+//!
+//! Owner and group are shown as `ftp`/`ftp` (resolving real names would need the user
+//! database, which the listing does not need). Names that are not UTF-8 are listed with
+//! replacement characters.
+
+use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use cap_std::fs::{Dir, MetadataExt, OpenOptions, OpenOptionsExt, PermissionsExt, ReadDir};
+use ferry_proto::listing::{EntryInfo, EntryKind};
+use ferry_proto::VirtualPath;
+
+use crate::{Account, DirLister, Metadata, ReadHandle, Storage, StorageError, StorageFactory};
+use crate::{WriteMode, WriteSink};
+
+/// Prefix of Ferry's temporary upload files (hidden from listings, reserved).
+pub const TEMP_PREFIX: &str = ".ferry-upload-";
+
+/// Largest batch a [`DirLister`] of this backend returns at once, whatever is asked.
+pub const MAX_BATCH: usize = 4096;
+
+/// Longest file name component accepted, in bytes (the usual `NAME_MAX`).
+const MAX_NAME: usize = 255;
+
+/// Attempts at finding an unused temporary name before giving up.
+const TEMP_ATTEMPTS: usize = 8;
+
+/// Owner and group shown in listings.
+const SHOWN_OWNER: &str = "ftp";
+
+/// A directory tree on the local disk, confined to its root.
+#[derive(Debug, Clone)]
+pub struct LocalFs {
+    root: Arc<Dir>,
+}
+
+impl LocalFs {
+    /// Opens the tree at `root`, creating the directory (and its parents) if missing.
+    pub fn open(root: &Path) -> Result<LocalFs, StorageError> {
+        std::fs::create_dir_all(root).map_err(StorageError::from_io)?;
+        let dir = Dir::open_ambient_dir(root, cap_std::ambient_authority())
+            .map_err(StorageError::from_io)?;
+        Ok(LocalFs {
+            root: Arc::new(dir),
+        })
+    }
+
+    /// Runs `f` with the root directory on the blocking thread pool.
+    async fn blocking<T, F>(&self, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Dir) -> Result<T, StorageError> + Send + 'static,
+    {
+        let root = Arc::clone(&self.root);
+        run_blocking(move || f(&root)).await
+    }
+}
+
+/// Opens a [`LocalFs`] at each account's home.
+#[derive(Debug, Clone, Default)]
+pub struct LocalFsFactory {
+    _private: (),
+}
+
+impl LocalFsFactory {
+    /// A factory for [`LocalFs`] storages.
+    pub fn new() -> LocalFsFactory {
+        LocalFsFactory { _private: () }
+    }
+}
+
+impl StorageFactory for LocalFsFactory {
+    fn open(&self, account: &Account) -> Result<Arc<dyn Storage>, StorageError> {
+        Ok(Arc::new(LocalFs::open(&account.home)?))
+    }
+}
+
+/// Runs a blocking closure on tokio's blocking pool; a panic in it becomes an `Io` error.
+async fn run_blocking<T, F>(f: F) -> Result<T, StorageError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StorageError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(_) => Err(StorageError::Io(std::io::Error::other(
+            "storage task failed",
+        ))),
+    }
+}
+
+fn io_err(e: std::io::Error) -> StorageError {
+    StorageError::from_io(e)
+}
+
+/// The path relative to the root, re-checked: no NUL byte, no overlong component.
+fn checked_rel(path: &VirtualPath) -> Result<String, StorageError> {
+    let rel = path.relative();
+    if rel.contains('\0') || rel.split('/').any(|c| c.len() > MAX_NAME) {
+        return Err(StorageError::InvalidName);
+    }
+    Ok(rel.to_string())
+}
+
+/// Splits a relative path into its parent (`"."` at the top) and its final component;
+/// `None` for the root itself.
+fn split_rel(rel: &str) -> Option<(&str, &str)> {
+    if rel == "." || rel.is_empty() {
+        return None;
+    }
+    match rel.rsplit_once('/') {
+        Some((parent, name)) if !parent.is_empty() => Some((parent, name)),
+        Some((_, name)) => Some((".", name)),
+        None => Some((".", rel)),
+    }
+}
+
+fn is_temp_name(rel: &str) -> bool {
+    split_rel(rel).is_some_and(|(_, name)| name.starts_with(TEMP_PREFIX))
+}
+
+/// For operations that read: Ferry's temporary files do not exist.
+fn readable_rel(path: &VirtualPath) -> Result<String, StorageError> {
+    let rel = checked_rel(path)?;
+    if is_temp_name(&rel) {
+        return Err(StorageError::NotFound);
+    }
+    Ok(rel)
+}
+
+/// For operations that change something: Ferry's temporary names are refused.
+fn writable_rel(path: &VirtualPath) -> Result<String, StorageError> {
+    let rel = checked_rel(path)?;
+    if is_temp_name(&rel) {
+        return Err(StorageError::InvalidName);
+    }
+    Ok(rel)
+}
+
+/// Open flags added to every file open: `O_NONBLOCK`, so that opening a FIFO placed in
+/// the tree by someone else cannot hang a blocking thread (it is refused right after).
+fn nonblock_flag() -> i32 {
+    i32::try_from(rustix::fs::OFlags::NONBLOCK.bits()).unwrap_or(0)
+}
+
+/// Clears `O_NONBLOCK` again on a file checked to be regular (where it has no effect, but
+/// the handle goes to other code).
+fn clear_nonblock(file: &std::fs::File) {
+    if let Ok(flags) = rustix::fs::fcntl_getfl(file) {
+        let _ = rustix::fs::fcntl_setfl(file, flags - rustix::fs::OFlags::NONBLOCK);
+    }
+}
+
+/// Checks that an opened file is a regular file.
+fn require_regular(file: &std::fs::File) -> Result<u64, StorageError> {
+    let md = file.metadata().map_err(io_err)?;
+    if md.is_dir() {
+        return Err(StorageError::IsADirectory);
+    }
+    if !md.is_file() {
+        return Err(StorageError::PermissionDenied);
+    }
+    clear_nonblock(file);
+    Ok(md.len())
+}
+
+/// Builds the listing information of one entry.
+fn entry_info(name: String, md: &cap_std::fs::Metadata) -> EntryInfo {
+    let ft = md.file_type();
+    let kind = if ft.is_symlink() {
+        EntryKind::Symlink
+    } else if ft.is_dir() {
+        EntryKind::Dir
+    } else if ft.is_file() {
+        EntryKind::File
+    } else {
+        EntryKind::Other
+    };
+    EntryInfo {
+        name,
+        kind,
+        size: md.len(),
+        mtime: md.mtime(),
+        mode: md.mode() & 0o7777,
+        nlink: md.nlink(),
+        owner: SHOWN_OWNER.to_string(),
+        group: SHOWN_OWNER.to_string(),
+        unique: Some(format!("{:x}g{:x}", md.dev(), md.ino())),
+    }
+}
+
+fn unix_time(secs: i64) -> Result<SystemTime, StorageError> {
+    let t = if secs >= 0 {
+        UNIX_EPOCH.checked_add(Duration::from_secs(secs.unsigned_abs()))
+    } else {
+        UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs()))
+    };
+    t.ok_or_else(|| StorageError::invalid_input("time out of range"))
+}
+
+#[async_trait]
+impl Storage for LocalFs {
+    async fn metadata(&self, path: &VirtualPath) -> Result<Metadata, StorageError> {
+        let rel = readable_rel(path)?;
+        let name = match split_rel(&rel) {
+            Some((_, name)) => name.to_string(),
+            None => "/".to_string(),
+        };
+        self.blocking(move |root| {
+            let md = root.metadata(&rel).map_err(io_err)?;
+            Ok(entry_info(name, &md))
+        })
+        .await
+    }
+
+    async fn list(&self, path: &VirtualPath) -> Result<Box<dyn DirLister>, StorageError> {
+        let rel = readable_rel(path)?;
+        let entries = self
+            .blocking(move |root| root.read_dir(&rel).map_err(io_err))
+            .await?;
+        Ok(Box::new(LocalLister {
+            entries: Some(entries),
+        }))
+    }
+
+    async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<ReadHandle, StorageError> {
+        let rel = readable_rel(path)?;
+        self.blocking(move |root| {
+            let mut options = OpenOptions::new();
+            options.read(true).custom_flags(nonblock_flag());
+            let mut file = root.open_with(&rel, &options).map_err(io_err)?.into_std();
+            let len = require_regular(&file)?;
+            if offset > len {
+                return Err(StorageError::invalid_input(
+                    "restart offset beyond the end of the file",
+                ));
+            }
+            file.seek(SeekFrom::Start(offset)).map_err(io_err)?;
+            Ok(ReadHandle::File { file, offset, len })
+        })
+        .await
+    }
+
+    async fn open_write(
+        &self,
+        path: &VirtualPath,
+        mode: WriteMode,
+    ) -> Result<Box<dyn WriteSink>, StorageError> {
+        let rel = writable_rel(path)?;
+        let state = self
+            .blocking(move |root| open_sink(root, &rel, mode))
+            .await?;
+        Ok(Box::new(LocalSink { state: Some(state) }))
+    }
+
+    async fn mkdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        let rel = writable_rel(path)?;
+        if split_rel(&rel).is_none() {
+            return Err(StorageError::AlreadyExists);
+        }
+        self.blocking(move |root| root.create_dir(&rel).map_err(io_err))
+            .await
+    }
+
+    async fn rmdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        let rel = writable_rel(path)?;
+        if split_rel(&rel).is_none() {
+            return Err(StorageError::PermissionDenied);
+        }
+        self.blocking(move |root| root.remove_dir(&rel).map_err(io_err))
+            .await
+    }
+
+    async fn remove_file(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        let rel = writable_rel(path)?;
+        if split_rel(&rel).is_none() {
+            return Err(StorageError::IsADirectory);
+        }
+        self.blocking(move |root| {
+            // unlink(2) of a directory is EISDIR on Linux but EPERM elsewhere: check first.
+            let md = root.symlink_metadata(&rel).map_err(io_err)?;
+            if md.is_dir() {
+                return Err(StorageError::IsADirectory);
+            }
+            root.remove_file(&rel).map_err(io_err)
+        })
+        .await
+    }
+
+    async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
+        let from = writable_rel(from)?;
+        let to = writable_rel(to)?;
+        if split_rel(&from).is_none() || split_rel(&to).is_none() {
+            return Err(StorageError::PermissionDenied);
+        }
+        self.blocking(move |root| root.rename(&from, root, &to).map_err(io_err))
+            .await
+    }
+
+    async fn set_mtime(&self, path: &VirtualPath, mtime: i64) -> Result<(), StorageError> {
+        let rel = writable_rel(path)?;
+        let time = unix_time(mtime)?;
+        self.blocking(move |root| {
+            let md = root.metadata(&rel).map_err(io_err)?;
+            let file = if md.is_dir() {
+                root.open_dir(&rel).map_err(io_err)?.into_std_file()
+            } else if md.is_file() {
+                let mut options = OpenOptions::new();
+                options.read(true).custom_flags(nonblock_flag());
+                let file = root.open_with(&rel, &options).map_err(io_err)?.into_std();
+                require_regular(&file)?;
+                file
+            } else {
+                return Err(StorageError::PermissionDenied);
+            };
+            file.set_modified(time).map_err(io_err)
+        })
+        .await
+    }
+
+    async fn chmod(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError> {
+        let rel = writable_rel(path)?;
+        // Only the rwx bits: a remote user never sets setuid, setgid or sticky.
+        let perm = cap_std::fs::Permissions::from_mode(mode & 0o777);
+        self.blocking(move |root| root.set_permissions(&rel, perm).map_err(io_err))
+            .await
+    }
+}
+
+/// Streams a directory with the `ReadDir` iterator kept between batches.
+struct LocalLister {
+    /// `None` once the end (or an unreadable directory stream) was reached.
+    entries: Option<ReadDir>,
+}
+
+#[async_trait]
+impl DirLister for LocalLister {
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<Metadata>, StorageError> {
+        let Some(entries) = self.entries.take() else {
+            return Ok(Vec::new());
+        };
+        let max = max.clamp(1, MAX_BATCH);
+        let (entries, batch) = run_blocking(move || Ok(read_batch(entries, max))).await?;
+        self.entries = entries;
+        Ok(batch)
+    }
+}
+
+/// Reads up to `max` entries; returns the iterator back unless the end was reached.
+/// Entries that vanish between reading the name and reading their metadata are skipped; an
+/// error of the directory stream itself ends the listing with what was read.
+fn read_batch(mut entries: ReadDir, max: usize) -> (Option<ReadDir>, Vec<EntryInfo>) {
+    let mut batch = Vec::with_capacity(max.min(256));
+    while batch.len() < max {
+        let entry = match entries.next() {
+            Some(Ok(entry)) => entry,
+            Some(Err(_)) | None => return (None, batch),
+        };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "." || name == ".." || name.starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        // DirEntry::metadata does not follow symlinks: a symlink is listed as one, and a
+        // broken one is listed too.
+        if let Ok(md) = entry.metadata() {
+            batch.push(entry_info(name, &md));
+        }
+    }
+    (Some(entries), batch)
+}
+
+/// Opens the file (or temporary file) an upload writes to.
+fn open_sink(root: &Dir, rel: &str, mode: WriteMode) -> Result<SinkState, StorageError> {
+    let (parent_rel, name) = split_rel(rel).ok_or(StorageError::IsADirectory)?;
+    let parent = root.open_dir(parent_rel).map_err(io_err)?;
+    let existing = match parent.metadata(name) {
+        Ok(md) if md.is_dir() => return Err(StorageError::IsADirectory),
+        Ok(md) if !md.is_file() => return Err(StorageError::PermissionDenied),
+        Ok(md) => Some(md),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_err(e)),
+    };
+    let mut options = OpenOptions::new();
+    options.write(true).custom_flags(nonblock_flag());
+    let mut replace = None;
+    let file = match mode {
+        WriteMode::Replace => {
+            let created = match existing {
+                None => {
+                    options.create_new(true);
+                    match parent.open_with(name, &options) {
+                        Ok(file) => Some(file.into_std()),
+                        // Created by someone else meanwhile: replace it like any other.
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
+                        Err(e) => return Err(io_err(e)),
+                    }
+                }
+                Some(_) => None,
+            };
+            match created {
+                Some(file) => file,
+                None => {
+                    let (temp, file) = create_temp(&parent)?;
+                    // Keep the permission bits of the file being replaced.
+                    if let Some(md) = &existing {
+                        let perm =
+                            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(
+                                md.mode() & 0o7777,
+                            );
+                        let _ = file.set_permissions(perm);
+                    }
+                    replace = Some(Replacement {
+                        temp,
+                        target: name.to_string(),
+                    });
+                    file
+                }
+            }
+        }
+        WriteMode::Append => {
+            options.append(true).create(true);
+            parent.open_with(name, &options).map_err(io_err)?.into_std()
+        }
+        WriteMode::At(offset) => {
+            if existing.is_none() {
+                return Err(StorageError::NotFound);
+            }
+            let mut file = parent.open_with(name, &options).map_err(io_err)?.into_std();
+            let len = require_regular(&file)?;
+            if offset > len {
+                return Err(StorageError::invalid_input(
+                    "restart offset beyond the end of the file",
+                ));
+            }
+            file.set_len(offset).map_err(io_err)?;
+            file.seek(SeekFrom::Start(offset)).map_err(io_err)?;
+            file
+        }
+        WriteMode::CreateNew => {
+            if existing.is_some() {
+                return Err(StorageError::AlreadyExists);
+            }
+            options.create_new(true);
+            parent.open_with(name, &options).map_err(io_err)?.into_std()
+        }
+    };
+    // From here on the state owns the temporary file: any error removes it.
+    let state = SinkState {
+        file: Some(file),
+        parent,
+        replace,
+        written: 0,
+    };
+    if let Some(file) = &state.file {
+        require_regular(file)?;
+    }
+    Ok(state)
+}
+
+/// Creates a new temporary upload file in `parent`.
+fn create_temp(parent: &Dir) -> Result<(String, std::fs::File), StorageError> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true).mode(0o600);
+    let mut last = None;
+    for _ in 0..TEMP_ATTEMPTS {
+        let temp = format!("{TEMP_PREFIX}{:016x}", rand::random::<u64>());
+        match parent.open_with(&temp, &options) {
+            Ok(file) => return Ok((temp, file.into_std())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(io_err(e)),
+        }
+    }
+    Err(last.map_or(StorageError::AlreadyExists, io_err))
+}
+
+/// A pending replacement: `temp` is renamed to `target` (both in the parent) on finish.
+#[derive(Debug)]
+struct Replacement {
+    temp: String,
+    target: String,
+}
+
+/// What an upload holds. Dropping it without [`SinkState::finish`] removes the temporary
+/// file of a replacement, which is exactly the abort rule of [`WriteMode`].
+#[derive(Debug)]
+struct SinkState {
+    /// `None` while a write runs on the blocking pool (or after it was lost to a cancelled
+    /// write).
+    file: Option<std::fs::File>,
+    /// The directory holding the target, so a rename of an ancestor does not misplace it.
+    parent: Dir,
+    replace: Option<Replacement>,
+    written: u64,
+}
+
+impl SinkState {
+    fn finish(mut self) -> Result<u64, StorageError> {
+        let Some(mut file) = self.file.take() else {
+            return Err(broken_sink());
+        };
+        file.flush().map_err(io_err)?;
+        drop(file);
+        if let Some(replace) = self.replace.take() {
+            if let Err(e) = self
+                .parent
+                .rename(&replace.temp, &self.parent, &replace.target)
+            {
+                let _ = self.parent.remove_file(&replace.temp);
+                return Err(io_err(e));
+            }
+        }
+        Ok(self.written)
+    }
+}
+
+impl Drop for SinkState {
+    fn drop(&mut self) {
+        if let Some(replace) = self.replace.take() {
+            self.file = None;
+            let _ = self.parent.remove_file(&replace.temp);
+        }
+    }
+}
+
+fn broken_sink() -> StorageError {
+    StorageError::Io(std::io::Error::other(
+        "upload interrupted by an earlier failure",
+    ))
+}
+
+/// The [`WriteSink`] of [`LocalFs`].
+#[derive(Debug)]
+struct LocalSink {
+    /// `None` once finished or aborted.
+    state: Option<SinkState>,
+}
+
+#[async_trait]
+impl WriteSink for LocalSink {
+    async fn write(&mut self, mut buf: Vec<u8>) -> Result<Vec<u8>, StorageError> {
+        let state = self.state.as_mut().ok_or_else(broken_sink)?;
+        let mut file = state.file.take().ok_or_else(broken_sink)?;
+        let len = buf.len() as u64;
+        let (file, buf, result) = run_blocking(move || {
+            let result = file.write_all(&buf);
+            buf.clear();
+            Ok((file, buf, result))
+        })
+        .await?;
+        state.file = Some(file);
+        result.map_err(io_err)?;
+        state.written = state.written.saturating_add(len);
+        Ok(buf)
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<u64, StorageError> {
+        let state = self.state.take().ok_or_else(broken_sink)?;
+        run_blocking(move || state.finish()).await
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<(), StorageError> {
+        if let Some(state) = self.state.take() {
+            run_blocking(move || {
+                drop(state);
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}

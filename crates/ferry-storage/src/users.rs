@@ -1,1 +1,566 @@
 //! Accounts: the users file, command-line users and anonymous access.
+//!
+//! # The users file
+//!
+//! A TOML file with one `[[user]]` table per account:
+//!
+//! ```toml
+//! [[user]]
+//! name = "alice"
+//! password = "$argon2id$v=19$m=19456,t=2,p=1$..."   # a PHC string, never the password
+//! home = "/srv/ftp/alice"                           # optional: the server's default root
+//! access = "rw"                                     # "ro" or "rw" (the default)
+//! ```
+//!
+//! - User names are 1 to 64 characters of `A-Z a-z 0-9 . _ @ -`, not starting with `-` or
+//!   `.`; they are case-sensitive.
+//! - A relative `home` is resolved against the directory holding the users file when the
+//!   file is loaded, so [`UsersFile::save`] writes it back resolved.
+//! - Passwords are argon2id hashes ([`hash_password`]); a clear password is never stored.
+//! - [`UsersFile::save`] replaces the file atomically (temporary file and rename) with mode
+//!   `0600`.
+//! - The names `anonymous` and `ftp` are allowed in a file, but while anonymous access is on
+//!   ([`AnonymousMode`]) those names log in anonymously and such an entry is not used.
+//!
+//! # Logins
+//!
+//! [`UserDb`] gathers the users of a file and of the command line and implements
+//! [`Authenticator`]. Hashes are verified on tokio's blocking pool; an unknown user is
+//! checked against a dummy hash of the same cost, so the time taken does not reveal which
+//! names exist.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use async_trait::async_trait;
+use ferry_proto::Password;
+use serde::{Deserialize, Serialize};
+
+use crate::{Access, Account, AuthError, Authenticator};
+
+/// Longest user name, in characters.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Largest users file read, in bytes.
+pub const MAX_FILE_LEN: u64 = 16 * 1024 * 1024;
+
+/// An argon2id hash with the default parameters, of a password nobody knows: unknown users
+/// are verified against it so that they cost as much as real ones.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$\
+    YZmUJOQ5GdV6WnXHzonzQA$ymUDOMr2yd43+B8ZDLlTl9YqzHDfKHXxsoetzkmv2Pk";
+
+/// Whether anonymous logins (`anonymous` or `ftp`, any password) are allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AnonymousMode {
+    /// No anonymous logins.
+    #[default]
+    Off,
+    /// Anonymous users may list and download.
+    ReadOnly,
+    /// Anonymous users may do everything.
+    ReadWrite,
+}
+
+/// A value other than `off`, `ro` or `rw` for [`AnonymousMode`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid anonymous mode {0:?}: expected off, ro or rw")]
+pub struct ParseAnonymousModeError(String);
+
+impl FromStr for AnonymousMode {
+    type Err = ParseAnonymousModeError;
+
+    /// Parses `off`, `ro` or `rw` (any case).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "off" => Ok(AnonymousMode::Off),
+            "ro" => Ok(AnonymousMode::ReadOnly),
+            "rw" => Ok(AnonymousMode::ReadWrite),
+            _ => Err(ParseAnonymousModeError(s.chars().take(32).collect())),
+        }
+    }
+}
+
+impl fmt::Display for AnonymousMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AnonymousMode::Off => "off",
+            AnonymousMode::ReadOnly => "ro",
+            AnonymousMode::ReadWrite => "rw",
+        })
+    }
+}
+
+/// One account of a users file.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserEntry {
+    /// The user name.
+    pub name: String,
+    /// The argon2id password hash (PHC string).
+    pub password: String,
+    /// The account's root directory; `None` for the server's default root.
+    pub home: Option<PathBuf>,
+    /// Its access level.
+    pub access: Access,
+}
+
+impl fmt::Debug for UserEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserEntry")
+            .field("name", &self.name)
+            .field("password", &"<redacted>")
+            .field("home", &self.home)
+            .field("access", &self.access)
+            .finish()
+    }
+}
+
+/// The accounts of a users file, in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsersFile {
+    /// The accounts.
+    pub users: Vec<UserEntry>,
+}
+
+/// Why reading, editing or using accounts failed. Never carries a password or a hash.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsersError {
+    /// The file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The users file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file is larger than [`MAX_FILE_LEN`].
+    #[error("{}: file too large", path.display())]
+    TooLarge {
+        /// The users file.
+        path: PathBuf,
+    },
+    /// The file is not valid TOML or has unexpected fields or values.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Parse {
+        /// The users file.
+        path: PathBuf,
+        /// Line of the error (1-based; 0 when unknown).
+        line: usize,
+        /// Column of the error (1-based; 0 when unknown).
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A user name appears twice.
+    #[error("duplicate user {0:?}")]
+    DuplicateUser(String),
+    /// No user of that name.
+    #[error("unknown user {0:?}")]
+    UnknownUser(String),
+    /// The user name is not allowed (see the module documentation).
+    #[error(
+        "invalid user name {0:?}: use 1 to 64 of A-Z a-z 0-9 . _ @ -, not starting with - or ."
+    )]
+    InvalidName(String),
+    /// A stored password hash is not a valid PHC string.
+    #[error("user {0:?}: the password is not a valid argon2 PHC hash")]
+    InvalidHash(String),
+    /// Hashing failed.
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    /// The file could not be serialised.
+    #[error("cannot write the users file: {0}")]
+    Serialize(String),
+}
+
+/// The file's shape, as serde sees it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default, rename = "user")]
+    users: Vec<RawUser>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    name: String,
+    password: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    home: Option<PathBuf>,
+    #[serde(default = "default_access")]
+    access: Access,
+}
+
+fn default_access() -> Access {
+    Access::ReadWrite
+}
+
+/// Checks a user name against the rules in the module documentation.
+pub fn validate_name(name: &str) -> Result<(), UsersError> {
+    let ok = !name.is_empty()
+        && name.chars().count() <= MAX_NAME_LEN
+        && !name.starts_with('-')
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(UsersError::InvalidName(name.chars().take(80).collect()))
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+impl UsersFile {
+    /// Reads and checks a users file: valid TOML of the documented shape, valid and unique
+    /// names, valid PHC hashes. Relative homes are resolved against the file's directory.
+    pub fn load(path: &Path) -> Result<UsersFile, UsersError> {
+        let io = |source| UsersError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len > MAX_FILE_LEN {
+            return Err(UsersError::TooLarge {
+                path: path.to_path_buf(),
+            });
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_FILE_LEN + 1), &mut text)
+            .map_err(io)?;
+        if text.len() as u64 > MAX_FILE_LEN {
+            return Err(UsersError::TooLarge {
+                path: path.to_path_buf(),
+            });
+        }
+        let raw: RawFile = toml::from_str(&text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map_or((0, 0), |span| line_column(&text, span.start));
+            UsersError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        let mut out = UsersFile::default();
+        for user in raw.users {
+            validate_name(&user.name)?;
+            if out.get(&user.name).is_some() {
+                return Err(UsersError::DuplicateUser(user.name));
+            }
+            if PasswordHash::new(&user.password).is_err() {
+                return Err(UsersError::InvalidHash(user.name));
+            }
+            out.users.push(UserEntry {
+                name: user.name,
+                password: user.password,
+                home: user.home.map(|h| base.join(h)),
+                access: user.access,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Like [`UsersFile::load`], but a missing file is an empty one.
+    pub fn load_or_default(path: &Path) -> Result<UsersFile, UsersError> {
+        match UsersFile::load(path) {
+            Err(UsersError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Ok(UsersFile::default())
+            }
+            other => other,
+        }
+    }
+
+    /// Writes the file atomically (a temporary file in the same directory, renamed over
+    /// `path`), readable by its owner only (mode `0600`).
+    pub fn save(&self, path: &Path) -> Result<(), UsersError> {
+        let raw = RawFile {
+            users: self
+                .users
+                .iter()
+                .map(|u| RawUser {
+                    name: u.name.clone(),
+                    password: u.password.clone(),
+                    home: u.home.clone(),
+                    access: u.access,
+                })
+                .collect(),
+        };
+        let text = toml::to_string(&raw).map_err(|e| UsersError::Serialize(e.to_string()))?;
+        let io = |source| UsersError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let file_name = path
+            .file_name()
+            .ok_or_else(|| io(std::io::Error::other("not a file name")))?;
+        let temp = dir.join(format!(
+            ".{}.tmp-{:016x}",
+            file_name.to_string_lossy(),
+            rand::random::<u64>()
+        ));
+        let result =
+            write_private(&temp, text.as_bytes()).and_then(|()| std::fs::rename(&temp, path));
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&temp);
+            return Err(io(e));
+        }
+        Ok(())
+    }
+
+    /// The entry of `name`.
+    pub fn get(&self, name: &str) -> Option<&UserEntry> {
+        self.users.iter().find(|u| u.name == name)
+    }
+
+    fn get_mut(&mut self, name: &str) -> Result<&mut UserEntry, UsersError> {
+        self.users
+            .iter_mut()
+            .find(|u| u.name == name)
+            .ok_or_else(|| UsersError::UnknownUser(name.to_string()))
+    }
+
+    /// Adds an account (the password is hashed with [`hash_password`]).
+    pub fn add(
+        &mut self,
+        name: &str,
+        password: &Password,
+        home: Option<PathBuf>,
+        access: Access,
+    ) -> Result<(), UsersError> {
+        validate_name(name)?;
+        if self.get(name).is_some() {
+            return Err(UsersError::DuplicateUser(name.to_string()));
+        }
+        let password = hash_password(password)?;
+        self.users.push(UserEntry {
+            name: name.to_string(),
+            password,
+            home,
+            access,
+        });
+        Ok(())
+    }
+
+    /// Changes a user's password.
+    pub fn set_password(&mut self, name: &str, password: &Password) -> Result<(), UsersError> {
+        let hash = hash_password(password)?;
+        self.get_mut(name)?.password = hash;
+        Ok(())
+    }
+
+    /// Changes a user's access level.
+    pub fn set_access(&mut self, name: &str, access: Access) -> Result<(), UsersError> {
+        self.get_mut(name)?.access = access;
+        Ok(())
+    }
+
+    /// Changes a user's home (`None`: the server's default root).
+    pub fn set_home(&mut self, name: &str, home: Option<PathBuf>) -> Result<(), UsersError> {
+        self.get_mut(name)?.home = home;
+        Ok(())
+    }
+
+    /// Removes an account.
+    pub fn remove(&mut self, name: &str) -> Result<(), UsersError> {
+        let before = self.users.len();
+        self.users.retain(|u| u.name != name);
+        if self.users.len() == before {
+            return Err(UsersError::UnknownUser(name.to_string()));
+        }
+        Ok(())
+    }
+}
+
+/// Creates `path` (which must not exist) with mode `0600` and writes `bytes` to disk.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Hashes a password with argon2id (default parameters, random salt) into a PHC string.
+pub fn hash_password(password: &Password) -> Result<String, UsersError> {
+    let salt_bytes: [u8; 16] = rand::random();
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| UsersError::Hash(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| UsersError::Hash(e.to_string()))
+}
+
+/// True if `password` matches the PHC string `phc` (false for a malformed `phc`).
+pub fn verify_password(password: &Password, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(hash) => Argon2::default()
+            .verify_password(password.expose().as_bytes(), &hash)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// One account known to a [`UserDb`].
+#[derive(Clone)]
+struct DbUser {
+    hash: String,
+    home: Option<PathBuf>,
+    access: Access,
+}
+
+/// The accounts a server accepts: users-file and command-line users, and anonymous access.
+pub struct UserDb {
+    default_home: PathBuf,
+    anonymous: AnonymousMode,
+    users: HashMap<String, DbUser>,
+}
+
+impl fmt::Debug for UserDb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&str> = self.users.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("UserDb")
+            .field("default_home", &self.default_home)
+            .field("anonymous", &self.anonymous)
+            .field("users", &names)
+            .finish()
+    }
+}
+
+impl UserDb {
+    /// An empty set of accounts: users without a home get `default_home`, and so do
+    /// anonymous logins.
+    pub fn new(default_home: PathBuf, anonymous: AnonymousMode) -> UserDb {
+        UserDb {
+            default_home,
+            anonymous,
+            users: HashMap::new(),
+        }
+    }
+
+    /// Adds an account given in clear (e.g. `--user NAME:PASSWORD`): the password is hashed
+    /// right away and only the hash is kept.
+    pub fn add_user(
+        &mut self,
+        name: &str,
+        password: &Password,
+        home: Option<PathBuf>,
+        access: Access,
+    ) -> Result<(), UsersError> {
+        validate_name(name)?;
+        if self.users.contains_key(name) {
+            return Err(UsersError::DuplicateUser(name.to_string()));
+        }
+        let hash = hash_password(password)?;
+        self.users
+            .insert(name.to_string(), DbUser { hash, home, access });
+        Ok(())
+    }
+
+    /// Adds every account of a users file. A name already known is an error, and then
+    /// nothing of `file` is added.
+    pub fn add_users_file(&mut self, file: UsersFile) -> Result<(), UsersError> {
+        let mut seen = std::collections::HashSet::new();
+        for user in &file.users {
+            validate_name(&user.name)?;
+            if self.users.contains_key(&user.name) || !seen.insert(user.name.as_str()) {
+                return Err(UsersError::DuplicateUser(user.name.clone()));
+            }
+            if PasswordHash::new(&user.password).is_err() {
+                return Err(UsersError::InvalidHash(user.name.clone()));
+            }
+        }
+        for user in file.users {
+            self.users.insert(
+                user.name,
+                DbUser {
+                    hash: user.password,
+                    home: user.home,
+                    access: user.access,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// True if at least one (non-anonymous) account exists.
+    pub fn has_users(&self) -> bool {
+        !self.users.is_empty()
+    }
+
+    /// The anonymous access mode.
+    pub fn anonymous(&self) -> AnonymousMode {
+        self.anonymous
+    }
+
+    /// The root directory of accounts without their own.
+    pub fn default_home(&self) -> &Path {
+        &self.default_home
+    }
+}
+
+#[async_trait]
+impl Authenticator for UserDb {
+    fn is_anonymous(&self, user: &str) -> bool {
+        self.anonymous != AnonymousMode::Off
+            && (user.eq_ignore_ascii_case("anonymous") || user.eq_ignore_ascii_case("ftp"))
+    }
+
+    async fn authenticate(&self, user: &str, password: &Password) -> Result<Account, AuthError> {
+        if self.is_anonymous(user) {
+            let access = match self.anonymous {
+                AnonymousMode::ReadWrite => Access::ReadWrite,
+                _ => Access::ReadOnly,
+            };
+            return Ok(Account {
+                name: "anonymous".to_string(),
+                home: self.default_home.clone(),
+                access,
+                anonymous: true,
+            });
+        }
+        let found = self.users.get(user).cloned();
+        let hash = found
+            .as_ref()
+            .map_or_else(|| DUMMY_HASH.to_string(), |u| u.hash.clone());
+        let password = password.clone();
+        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .map_err(|_| AuthError::Backend("password verification failed".to_string()))?;
+        match found {
+            Some(found) if matches => Ok(Account {
+                name: user.to_string(),
+                home: found.home.unwrap_or_else(|| self.default_home.clone()),
+                access: found.access,
+                anonymous: false,
+            }),
+            _ => Err(AuthError::Invalid),
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! Starting `ferry serve` on a temporary root for one test, and stopping it on drop.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// How long the server may take to print its listening line(s).
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// How much of the server's stderr is kept (the tail) for failure reports.
+const KEPT_STDERR: usize = 512 * 1024;
+/// The line prefix `ferry serve` prints per bound address.
+const LISTENING: &str = "Ferry FTP server listening on ";
+
+/// Options for one test server. Defaults: `--listen 127.0.0.1:0`, user `alice:secret:rw`.
+#[derive(Debug, Default)]
+pub struct ServerBuilder {
+    listen: Vec<String>,
+    users: Option<Vec<String>>,
+    anonymous: Option<String>,
+    extra: Vec<String>,
+}
+
+impl ServerBuilder {
+    /// The default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a `--listen ADDR` (the first call replaces the default `127.0.0.1:0`).
+    pub fn listen(mut self, addr: &str) -> Self {
+        self.listen.push(addr.to_owned());
+        self
+    }
+
+    /// Add a `--user NAME:PASSWORD[:ro|rw]` (the first call replaces the default user).
+    pub fn user(mut self, spec: &str) -> Self {
+        self.users
+            .get_or_insert_with(Vec::new)
+            .push(spec.to_owned());
+        self
+    }
+
+    /// Set `--anonymous off|ro|rw`.
+    pub fn anonymous(mut self, mode: &str) -> Self {
+        self.anonymous = Some(mode.to_owned());
+        self
+    }
+
+    /// Add any other argument(s) verbatim, e.g. `["--data-timeout", "2"]`.
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.extra.extend(args.iter().map(|a| (*a).to_owned()));
+        self
+    }
+
+    /// Start the server and wait until it prints every listening line.
+    pub fn start(self) -> Server {
+        Server::start_with(self)
+    }
+}
+
+/// A running test server on its own temporary root. Killed (and its logs printed, when the
+/// test is failing) on drop.
+pub struct Server {
+    child: Child,
+    addrs: Vec<SocketAddr>,
+    dir: TempDir,
+    stdout_log: Arc<Mutex<String>>,
+    stderr_log: Arc<Mutex<Vec<u8>>>,
+    cmdline: String,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addrs", &self.addrs)
+            .field("root", &self.root())
+            .finish()
+    }
+}
+
+/// The server command: the `ferry` binary, or `FERRY_TEST_SERVER_CMD` (whitespace-separated
+/// program and leading arguments) to check the tests against a reference server.
+fn server_command() -> Command {
+    if let Ok(custom) = std::env::var("FERRY_TEST_SERVER_CMD") {
+        let mut words = custom.split_whitespace();
+        if let Some(program) = words.next() {
+            let mut cmd = Command::new(program);
+            cmd.args(words);
+            return cmd;
+        }
+    }
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+}
+
+impl Server {
+    /// Start a server with the default options.
+    pub fn start() -> Server {
+        ServerBuilder::new().start()
+    }
+
+    /// A builder for non-default options.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::new()
+    }
+
+    fn start_with(opts: ServerBuilder) -> Server {
+        let dir = tempfile::Builder::new()
+            .prefix("ferry-test-")
+            .tempdir()
+            .expect("create temp dir");
+        let root = dir.path().join("root");
+        std::fs::create_dir(&root).expect("create server root");
+        std::fs::create_dir(dir.path().join("local")).expect("create local dir");
+
+        let listen = if opts.listen.is_empty() {
+            vec!["127.0.0.1:0".to_owned()]
+        } else {
+            opts.listen
+        };
+        let users = opts
+            .users
+            .unwrap_or_else(|| vec![format!("{}:{}:rw", super::USER, super::PASS)]);
+
+        let mut cmd = server_command();
+        cmd.arg("serve");
+        for l in &listen {
+            cmd.arg("--listen").arg(l);
+        }
+        cmd.arg("--root").arg(&root);
+        for u in &users {
+            cmd.arg("--user").arg(u);
+        }
+        if let Some(mode) = &opts.anonymous {
+            cmd.arg("--anonymous").arg(mode);
+        }
+        cmd.args(&opts.extra);
+        cmd.env_remove("RUST_LOG_STYLE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let cmdline = format!("{cmd:?}");
+
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the server {cmdline}: {e}"));
+
+        let stdout_log = Arc::new(Mutex::new(String::new()));
+        let stderr_log = Arc::new(Mutex::new(Vec::new()));
+        let (line_tx, line_rx) = mpsc::channel::<String>();
+        if let Some(out) = child.stdout.take() {
+            let log = Arc::clone(&stdout_log);
+            thread::spawn(move || {
+                for line in BufReader::new(out).lines() {
+                    let Ok(line) = line else { break };
+                    if let Ok(mut log) = log.lock() {
+                        log.push_str(&line);
+                        log.push('\n');
+                    }
+                    let _ = line_tx.send(line);
+                }
+            });
+        }
+        if let Some(mut err) = child.stderr.take() {
+            let log = Arc::clone(&stderr_log);
+            thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                while let Ok(n) = err.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut log) = log.lock() {
+                        log.extend_from_slice(buf.get(..n).unwrap_or_default());
+                        let excess = log.len().saturating_sub(KEPT_STDERR);
+                        if excess > 0 {
+                            log.drain(..excess);
+                        }
+                    }
+                }
+            });
+        }
+
+        let mut server = Server {
+            child,
+            addrs: Vec::new(),
+            dir,
+            stdout_log,
+            stderr_log,
+            cmdline,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        while server.addrs.len() < listen.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match line_rx.recv_timeout(left.min(Duration::from_millis(200))) {
+                Ok(line) => {
+                    if let Some(rest) = line.trim().strip_prefix(LISTENING) {
+                        let addr = SocketAddr::from_str(rest.trim()).unwrap_or_else(|e| {
+                            panic!("bad listening line {line:?}: {e}\n{}", server.logs())
+                        });
+                        server.addrs.push(addr);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    thread::sleep(Duration::from_millis(200));
+                    panic!(
+                        "the server exited before printing {} listening line(s)\n{}",
+                        listen.len(),
+                        server.logs()
+                    );
+                }
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "the server exited early with {status} before listening\n{}",
+                    server.logs()
+                );
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "the server printed no `{LISTENING}ADDR` line within {START_TIMEOUT:?}\n{}",
+                    server.logs()
+                );
+            }
+        }
+        server
+    }
+
+    /// The first bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// Every bound address, in the order printed.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// The first bound port.
+    pub fn port(&self) -> u16 {
+        self.addr().port()
+    }
+
+    /// The first bound IP as text (no brackets).
+    pub fn host(&self) -> String {
+        self.addr().ip().to_string()
+    }
+
+    /// `ftp://HOST:PORT` + `path` for the first address (IPv6 hosts bracketed); `path` should
+    /// start with `/` and be URL-encoded by the caller.
+    pub fn url(&self, path: &str) -> String {
+        url_for(self.addr(), path)
+    }
+
+    /// The served root directory.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// A directory outside the root, the parent of it (for traversal tests).
+    pub fn outside(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A scratch directory for client-side files (outside the root).
+    pub fn local(&self) -> PathBuf {
+        self.dir.path().join("local")
+    }
+
+    /// Whether the server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The server command line and what it printed so far.
+    pub fn logs(&self) -> String {
+        let out = self
+            .stdout_log
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        let err = self
+            .stderr_log
+            .lock()
+            .map(|s| String::from_utf8_lossy(&s).into_owned())
+            .unwrap_or_default();
+        format!(
+            "=== server: {}\n=== server stdout ===\n{out}\n=== server stderr (tail) ===\n{err}",
+            self.cmdline
+        )
+    }
+}
+
+/// `ftp://HOST:PORT` + `path` for `addr` (IPv6 hosts bracketed).
+pub fn url_for(addr: SocketAddr, path: &str) -> String {
+    match addr {
+        SocketAddr::V4(a) => format!("ftp://{}:{}{path}", a.ip(), a.port()),
+        SocketAddr::V6(a) => format!("ftp://[{}]:{}{path}", a.ip(), a.port()),
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if thread::panicking() {
+            // Give the drain threads a moment to collect the last lines.
+            thread::sleep(Duration::from_millis(100));
+            eprintln!("{}", self.logs());
+        }
+    }
+}

@@ -326,18 +326,15 @@ impl Storage for LocalFs {
         let rel = writable_rel(path)?;
         let time = unix_time(mtime)?;
         self.blocking(move |root| {
-            let md = root.metadata(&rel).map_err(io_err)?;
-            let file = if md.is_dir() {
-                root.open_dir(&rel).map_err(io_err)?.into_std_file()
-            } else if md.is_file() {
-                let mut options = OpenOptions::new();
-                options.read(true).custom_flags(nonblock_flag());
-                let file = root.open_with(&rel, &options).map_err(io_err)?.into_std();
-                require_regular(&file)?;
-                file
-            } else {
+            // Read-only is enough for futimens(2) when we own the file; O_NONBLOCK keeps a
+            // FIFO from blocking the open. Directories open the same way.
+            let mut options = OpenOptions::new();
+            options.read(true).custom_flags(nonblock_flag());
+            let file = root.open_with(&rel, &options).map_err(io_err)?.into_std();
+            let md = file.metadata().map_err(io_err)?;
+            if !md.is_dir() && !md.is_file() {
                 return Err(StorageError::PermissionDenied);
-            };
+            }
             file.set_modified(time).map_err(io_err)
         })
         .await

@@ -1,0 +1,217 @@
+//! Command-line syntax (clap derive).
+//!
+//! Values of `ferry serve` are kept as raw text here: checking them is the job of
+//! [`crate::config`], which reports every problem at once together with the problems of the
+//! config file. Clap itself only rejects what is not syntax at all (an unknown flag, a
+//! missing value).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit codes, shown at the end of `--help`.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (the server stopped cleanly after SIGINT/SIGTERM)
+  1  runtime error (cannot bind, I/O error, unknown user, ...)
+  2  usage or configuration error (every problem is listed)";
+
+/// `ferry`: an FTP server (and later client and analyzer).
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+// Parsed once per run: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the FTP server.
+    #[command(after_help = EXIT_CODES)]
+    Serve(ServeArgs),
+    /// Manage the accounts of a users file.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// Flags of `ferry serve`. Every flag has a config-file key of the same name in snake_case;
+/// a flag given on the command line overrides the file.
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 127.0.0.1:2121 or [::1]:2121 (repeatable)
+    /// [default: 127.0.0.1:2121]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Vec<String>,
+    /// Directory served (created if missing) [default: ./ftp-root]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// An account NAME:PASSWORD[:ro|rw] (repeatable; default access rw). The password may
+    /// contain ':'; a trailing ':ro' or ':rw' is taken as the access level.
+    #[arg(long, value_name = "NAME:PASSWORD[:ro|rw]")]
+    pub user: Vec<UserArg>,
+    /// Users file (see `ferry user add`)
+    #[arg(long, value_name = "FILE")]
+    pub users_file: Option<PathBuf>,
+    /// Anonymous access: off, ro or rw [default: ro when no user is configured, else off]
+    #[arg(long, value_name = "off|ro|rw")]
+    pub anonymous: Option<String>,
+    /// Passive data port range, MIN-MAX with 1024 <= MIN <= MAX <= 65535 [default: any]
+    #[arg(long, value_name = "MIN-MAX")]
+    pub passive_ports: Option<String>,
+    /// Address announced in PASV replies (IP, or a host name resolved at start)
+    #[arg(long, value_name = "HOST")]
+    pub public_host: Option<String>,
+    /// Config file (TOML); its relative paths are relative to its directory
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log format: human or json [default: human]
+    #[arg(long, value_name = "human|json")]
+    pub log_format: Option<String>,
+    /// Log filter, e.g. debug or ferry_server=trace [default: RUST_LOG, else the config
+    /// file, else info]
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Seconds a control connection may stay idle [default: 300]
+    #[arg(long, value_name = "SECS")]
+    pub idle_timeout: Option<String>,
+    /// Seconds to wait for a data connection or for progress on one [default: 30]
+    #[arg(long, value_name = "SECS")]
+    pub data_timeout: Option<String>,
+    /// Seconds running transfers may go on after SIGINT/SIGTERM [default: 30]
+    #[arg(long, value_name = "SECS")]
+    pub shutdown_grace: Option<String>,
+    /// Text of the 220 greeting
+    #[arg(long, value_name = "TEXT")]
+    pub greeting: Option<String>,
+}
+
+/// A `--user` value as typed. It holds a password, so its `Debug` output is redacted and it
+/// is never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserArg(String);
+
+impl UserArg {
+    /// Wraps the raw text `NAME:PASSWORD[:ro|rw]`.
+    pub fn new(raw: impl Into<String>) -> UserArg {
+        UserArg(raw.into())
+    }
+
+    /// The raw text, password included.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for UserArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UserArg(<redacted>)")
+    }
+}
+
+impl FromStr for UserArg {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(UserArg(s.to_string()))
+    }
+}
+
+/// `ferry user ...`: edit a users file.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add an account. The password is read from the terminal (twice), or as one line from
+    /// standard input when it is not a terminal (`echo secret | ferry user add alice ...`).
+    Add(UserAddArgs),
+    /// Change an account's password (read like for `add`).
+    Passwd(UserPasswdArgs),
+    /// Delete an account.
+    Del(UserNameArgs),
+    /// List the accounts: name, access and home (never the password hashes).
+    List(UserFileArgs),
+}
+
+/// The users file flag shared by the `user` subcommands.
+#[derive(Debug, Args)]
+pub struct UserFileArgs {
+    /// The users file (TOML)
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// `ferry user del`.
+#[derive(Debug, Args)]
+pub struct UserNameArgs {
+    /// User name
+    pub name: String,
+    /// The users file.
+    #[command(flatten)]
+    pub file: UserFileArgs,
+}
+
+/// How to read a password.
+#[derive(Debug, Args)]
+pub struct PasswordSource {
+    /// Read the password as one line from standard input, even from a terminal
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// `ferry user add`.
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// User name
+    pub name: String,
+    /// The users file.
+    #[command(flatten)]
+    pub file: UserFileArgs,
+    /// The account's home directory [default: the server's root]
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Read-only access (list and download)
+    #[arg(long, conflicts_with = "rw")]
+    pub ro: bool,
+    /// Read-write access (the default)
+    #[arg(long)]
+    pub rw: bool,
+    /// Password input.
+    #[command(flatten)]
+    pub password: PasswordSource,
+}
+
+/// `ferry user passwd`.
+#[derive(Debug, Args)]
+pub struct UserPasswdArgs {
+    /// User name
+    pub name: String,
+    /// The users file.
+    #[command(flatten)]
+    pub file: UserFileArgs,
+    /// Password input.
+    #[command(flatten)]
+    pub password: PasswordSource,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn user_arg_debug_is_redacted() {
+        let cli = Cli::try_parse_from(["ferry", "serve", "--user", "alice:hunter2:ro"]);
+        let text = format!("{cli:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("redacted"), "{text}");
+    }
+}

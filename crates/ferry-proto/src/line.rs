@@ -31,11 +31,47 @@ pub enum LineEvent {
     },
 }
 
+const IAC: u8 = 0xFF;
+const SB: u8 = 0xFA;
+const SE: u8 = 0xF0;
+const WILL: u8 = 0xFB;
+const DONT: u8 = 0xFE;
+const CR: u8 = b'\r';
+const LF: u8 = b'\n';
+const NUL: u8 = 0;
+
+/// Where the Telnet layer is within the byte stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Telnet {
+    /// Ordinary data.
+    Data,
+    /// After `IAC`.
+    Iac,
+    /// After `IAC WILL/WONT/DO/DONT`: the next byte is the option code.
+    Option,
+    /// Inside `IAC SB ...`.
+    Sub,
+    /// After `IAC` inside a subnegotiation.
+    SubIac,
+}
+
 /// Incremental, bounded control-line decoder.
+///
+/// Two layers: the Telnet layer strips command sequences and yields data bytes; the line
+/// layer splits data bytes at LF, drops a CR just before LF and turns `CR NUL` into CR.
 #[derive(Debug, Clone)]
 pub struct LineDecoder {
     max: usize,
-    // Private fields are up to the implementation.
+    /// Data bytes of the current line (at most `max`; emptied once the line is too long).
+    buf: Vec<u8>,
+    /// Length of the current line so far, saturating (counts discarded bytes too).
+    len: usize,
+    /// The current line exceeded `max`.
+    overflow: bool,
+    /// A CR was seen and not yet written to `buf` (it may be followed by LF or NUL).
+    pending_cr: bool,
+    /// Telnet layer state.
+    telnet: Telnet,
 }
 
 impl Default for LineDecoder {
@@ -52,20 +88,131 @@ impl LineDecoder {
 
     /// A decoder with a cap of `max` bytes per line.
     pub fn with_max(max: usize) -> Self {
-        let _ = max;
-        todo!()
+        LineDecoder {
+            max,
+            buf: Vec::new(),
+            len: 0,
+            overflow: false,
+            pending_cr: false,
+            telnet: Telnet::Data,
+        }
     }
 
     /// Decodes from `input`. Returns how many bytes of `input` were consumed and, when a line
     /// ended within them, the event. Call again with the unconsumed rest until it returns
     /// `(n, None)`, at which point all of `input` has been consumed (`n == input.len()`).
     pub fn decode(&mut self, input: &[u8]) -> (usize, Option<LineEvent>) {
-        let _ = input;
-        todo!()
+        for (i, &b) in input.iter().enumerate() {
+            if let Some(data) = self.telnet_byte(b) {
+                if let Some(event) = self.data_byte(data) {
+                    return (i + 1, Some(event));
+                }
+            }
+        }
+        (input.len(), None)
     }
 
     /// Bytes of an unfinished line held so far (never more than the cap).
     pub fn pending(&self) -> usize {
-        todo!()
+        self.buf.len()
+    }
+
+    /// The Telnet layer: returns the data byte `b` stands for, if any.
+    fn telnet_byte(&mut self, b: u8) -> Option<u8> {
+        match self.telnet {
+            Telnet::Data => {
+                if b == IAC {
+                    self.telnet = Telnet::Iac;
+                    None
+                } else {
+                    Some(b)
+                }
+            }
+            Telnet::Iac => {
+                self.telnet = match b {
+                    IAC => {
+                        self.telnet = Telnet::Data;
+                        return Some(IAC);
+                    }
+                    WILL..=DONT => Telnet::Option,
+                    SB => Telnet::Sub,
+                    // IP, DM, AYT, NOP, SE without SB, ...: a two-byte command.
+                    _ => Telnet::Data,
+                };
+                None
+            }
+            Telnet::Option => {
+                self.telnet = Telnet::Data;
+                None
+            }
+            Telnet::Sub => {
+                if b == IAC {
+                    self.telnet = Telnet::SubIac;
+                }
+                None
+            }
+            Telnet::SubIac => {
+                self.telnet = if b == SE { Telnet::Data } else { Telnet::Sub };
+                None
+            }
+        }
+    }
+
+    /// The line layer: takes one data byte; returns an event when it ends a line.
+    fn data_byte(&mut self, b: u8) -> Option<LineEvent> {
+        if self.pending_cr {
+            match b {
+                LF => return Some(self.finish_line()),
+                NUL => {
+                    self.pending_cr = false;
+                    self.push(CR);
+                }
+                CR => self.push(CR),
+                _ => {
+                    self.pending_cr = false;
+                    self.push(CR);
+                    self.push(b);
+                }
+            }
+            None
+        } else {
+            match b {
+                LF => Some(self.finish_line()),
+                CR => {
+                    self.pending_cr = true;
+                    None
+                }
+                _ => {
+                    self.push(b);
+                    None
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, b: u8) {
+        self.len = self.len.saturating_add(1);
+        if self.overflow {
+            return;
+        }
+        if self.buf.len() < self.max {
+            self.buf.push(b);
+        } else {
+            self.overflow = true;
+            self.buf = Vec::new();
+        }
+    }
+
+    fn finish_line(&mut self) -> LineEvent {
+        let event = if self.overflow {
+            LineEvent::TooLong { len: self.len }
+        } else {
+            LineEvent::Line(std::mem::take(&mut self.buf))
+        };
+        self.buf = Vec::new();
+        self.len = 0;
+        self.overflow = false;
+        self.pending_cr = false;
+        event
     }
 }

@@ -46,8 +46,44 @@ impl VirtualPath {
     /// argument yields `self`. A `~` argument alone or a leading `~/` is relative to the
     /// root, as many clients expect.
     pub fn join(&self, arg: &str) -> Result<VirtualPath, PathError> {
-        let _ = arg;
-        todo!()
+        if arg.contains('\0') {
+            return Err(PathError::Nul);
+        }
+        if arg.is_empty() {
+            return Ok(self.clone());
+        }
+        let (mut parts, rest): (Vec<&str>, &str) = if let Some(rest) = arg.strip_prefix('/') {
+            (Vec::new(), rest)
+        } else if arg == "~" {
+            (Vec::new(), "")
+        } else if let Some(rest) = arg.strip_prefix("~/") {
+            (Vec::new(), rest)
+        } else {
+            (self.components().collect(), arg)
+        };
+        for comp in rest.split('/') {
+            match comp {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                name if name.len() > MAX_COMPONENT => return Err(PathError::ComponentTooLong),
+                name => parts.push(name),
+            }
+        }
+        let len = parts.iter().map(|p| p.len() + 1).sum::<usize>().max(1);
+        if len > MAX_PATH {
+            return Err(PathError::TooLong);
+        }
+        let mut out = String::with_capacity(len);
+        for part in &parts {
+            out.push('/');
+            out.push_str(part);
+        }
+        if out.is_empty() {
+            out.push('/');
+        }
+        Ok(VirtualPath(out))
     }
 
     /// The path as a string (always starts with `/`).
@@ -62,12 +98,18 @@ impl VirtualPath {
 
     /// The parent; the root's parent is the root.
     pub fn parent(&self) -> VirtualPath {
-        todo!()
+        match self.0.rfind('/') {
+            Some(0) | None => VirtualPath::root(),
+            Some(i) => VirtualPath(self.0.get(..i).unwrap_or("/").to_string()),
+        }
     }
 
     /// The last component, or `None` for the root.
     pub fn file_name(&self) -> Option<&str> {
-        todo!()
+        if self.is_root() {
+            return None;
+        }
+        self.0.rsplit('/').next()
     }
 
     /// The components from the root down (none for the root).
@@ -95,6 +137,14 @@ impl fmt::Display for VirtualPath {
 /// Quotes a path for a 257 reply (RFC 959 Appendix II): surrounded by `"` with each `"`
 /// inside doubled.
 pub fn quote_257(path: &str) -> String {
-    let _ = path;
-    todo!()
+    let mut out = String::with_capacity(path.len() + 2);
+    out.push('"');
+    for c in path.chars() {
+        if c == '"' {
+            out.push('"');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }

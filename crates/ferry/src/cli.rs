@@ -16,7 +16,8 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  success (the server stopped cleanly after SIGINT/SIGTERM)
   1  runtime error (cannot bind, I/O error, unknown user, ...)
-  2  usage or configuration error (every problem is listed)";
+  2  usage or configuration error (every problem is listed)
+  130, 143  a second SIGINT or SIGTERM stopped the server at once";
 
 /// `ferry`: an FTP server (and later client and analyzer).
 #[derive(Debug, Parser)]

@@ -196,7 +196,9 @@ pub(crate) fn parse(path: &Path, text: &str) -> (RawServe, Vec<ConfigError>) {
                 Some(span) => file.origin(&span, None),
                 None => Origin::Flag("--config"),
             };
-            errors.push(ConfigError::new(origin, e.message().trim_end().to_string()));
+            // One line per problem: toml's message may span several.
+            let message: Vec<&str> = e.message().lines().map(str::trim).collect();
+            errors.push(ConfigError::new(origin, message.join(": ")));
             return (raw, errors);
         }
     };

@@ -12,6 +12,7 @@
 //! - [`addr`]: PORT/PASV (`h1,h2,h3,h4,p1,p2`) and EPRT/EPSV (`|af|addr|port|`) codecs.
 //! - [`path`]: [`VirtualPath`], normalised absolute FTP paths that can never leave the root.
 //! - [`listing`]: LIST (`ls -l`), NLST and MLSD/MLST writers, and MDTM time stamps.
+//! - [`transfer`]: TYPE A line-ending conversion (streaming).
 //! - [`server`]: the server session state machine: commands in, replies and I/O requests out.
 //!
 //! Time is always passed in by the caller as seconds since the Unix epoch (UTC).
@@ -23,6 +24,7 @@ pub mod listing;
 pub mod path;
 pub mod reply;
 pub mod server;
+pub mod transfer;
 
 pub use command::{Command, Password};
 pub use path::VirtualPath;

@@ -11,7 +11,17 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferry_proto::server::SessionConfig;
 use ferry_storage::{Authenticator, StorageFactory};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+mod conn;
+mod data;
+mod transfer;
 
 /// Everything the server needs, already validated.
 #[derive(Clone)]
@@ -87,19 +97,42 @@ pub enum ServerError {
 
 /// A bound server, ready to run.
 pub struct Server {
-    _private: (),
+    listeners: Vec<TcpListener>,
+    config: ServerConfig,
+}
+
+/// Backlog of the control listeners: large, so a burst of clients is never dropped.
+const LISTEN_BACKLOG: i32 = 4096;
+
+fn bind_control(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    TcpListener::from_std(socket.into())
 }
 
 impl Server {
     /// Binds every listen address.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
-        let _ = config;
-        todo!()
+        let mut listeners = Vec::with_capacity(config.listen.len());
+        for &addr in &config.listen {
+            let l = bind_control(addr).map_err(|source| ServerError::Bind { addr, source })?;
+            listeners.push(l);
+        }
+        Ok(Server { listeners, config })
     }
 
     /// The addresses actually bound (with the real port when 0 was asked for).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        todo!()
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
     }
 
     /// Accepts and serves sessions until `shutdown` completes; then stops accepting, asks
@@ -109,7 +142,74 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> Result<(), ServerError> {
-        let _ = shutdown;
-        todo!()
+        let pasv_address = match self.config.public_host {
+            Some(IpAddr::V4(v4)) => Some(v4),
+            Some(IpAddr::V6(v6)) => v6.to_ipv4_mapped(),
+            None => None,
+        };
+        let session = SessionConfig {
+            greeting: self.config.greeting.clone(),
+            anonymous_enabled: self.config.authenticator.is_anonymous("anonymous"),
+            max_bad_commands_before_login: self.config.max_bad_commands_before_login,
+            pasv_address,
+        };
+        let grace = self.config.shutdown_grace;
+        let shared = Arc::new(conn::Shared {
+            config: self.config,
+            session,
+        });
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut accept_loops = JoinSet::new();
+        for listener in self.listeners {
+            accept_loops.spawn(accept_loop(
+                listener,
+                shared.clone(),
+                stop_rx.clone(),
+                grace,
+            ));
+        }
+        shutdown.await;
+        info!("shutting down: no new sessions; running transfers may finish");
+        let _ = stop_tx.send(true);
+        while accept_loops.join_next().await.is_some() {}
+        Ok(())
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<conn::Shared>,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let mut sessions = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    sessions.spawn(conn::serve(stream, peer, shared.clone(), stop.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(grace, async {
+        while sessions.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!(
+            left = sessions.len(),
+            "shutdown grace over: cutting remaining sessions"
+        );
+        sessions.abort_all();
+        while sessions.join_next().await.is_some() {}
     }
 }

@@ -1,0 +1,401 @@
+//! In-memory session tests: commands in, actions out, I/O results scripted.
+
+use super::*;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+fn session() -> Session {
+    Session::new(
+        SessionConfig::default(),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+    )
+}
+
+fn line(s: &mut Session, text: &str) -> Vec<Action> {
+    s.handle_line(LineEvent::Line(text.as_bytes().to_vec()))
+}
+
+fn codes(actions: &[Action]) -> Vec<u16> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Reply(r) => Some(r.code.get()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn logged_in(read_only: bool) -> Session {
+    let mut s = session();
+    assert_eq!(codes(&line(&mut s, "USER alice")), [331]);
+    let a = line(&mut s, "PASS secret");
+    assert!(matches!(&a[..], [Action::Authenticate { user, .. }] if user == "alice"));
+    let a = s.on_auth(Some(LoginGrant {
+        user: "alice".into(),
+        read_only,
+    }));
+    assert_eq!(codes(&a), [230]);
+    s
+}
+
+fn dir_meta() -> EntryInfo {
+    EntryInfo {
+        name: "d".into(),
+        kind: EntryKind::Dir,
+        size: 0,
+        mtime: 0,
+        mode: 0o755,
+        nlink: 2,
+        owner: "ftp".into(),
+        group: "ftp".into(),
+        unique: None,
+    }
+}
+
+#[test]
+fn commands_before_login_get_530() {
+    let mut s = session();
+    for cmd in ["PWD", "LIST", "RETR x", "CWD /", "PASV"] {
+        assert_eq!(codes(&line(&mut s, cmd)), [530], "{cmd}");
+    }
+    assert_eq!(codes(&line(&mut s, "SYST")), [215]);
+    assert_eq!(codes(&line(&mut s, "FEAT")), [211]);
+}
+
+#[test]
+fn pass_without_user_is_503() {
+    let mut s = session();
+    assert_eq!(codes(&line(&mut s, "PASS x")), [503]);
+}
+
+#[test]
+fn failed_login_returns_530_and_allows_retry() {
+    let mut s = session();
+    line(&mut s, "USER bob");
+    line(&mut s, "PASS wrong");
+    assert_eq!(codes(&s.on_auth(None)), [530]);
+    assert!(s.user().is_none());
+    assert_eq!(codes(&line(&mut s, "USER bob")), [331]);
+}
+
+#[test]
+fn too_many_bad_commands_before_login_close() {
+    let mut s = session();
+    let mut closed = false;
+    for i in 0..60 {
+        let a = line(&mut s, "BOGUS");
+        if a.contains(&Action::Close) {
+            assert!(i >= 50, "closed too early at {i}");
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed);
+}
+
+#[test]
+fn too_long_line_is_500_and_session_goes_on() {
+    let mut s = logged_in(false);
+    assert_eq!(
+        codes(&s.handle_line(LineEvent::TooLong { len: 9000 })),
+        [500]
+    );
+    assert_eq!(codes(&line(&mut s, "NOOP")), [200]);
+}
+
+#[test]
+fn pwd_quotes_and_cwd_changes_directory() {
+    let mut s = logged_in(false);
+    let a = line(&mut s, "CWD sub dir");
+    assert_eq!(
+        a,
+        [Action::Fs(FsOp::Cwd(
+            VirtualPath::root().join("sub dir").unwrap()
+        ))]
+    );
+    assert_eq!(codes(&s.on_fs(Ok(Some(dir_meta())))), [250]);
+    assert_eq!(s.cwd().as_str(), "/sub dir");
+    match &line(&mut s, "PWD")[..] {
+        [Action::Reply(r)] => assert!(r.lines[0].starts_with("\"/sub dir\"")),
+        other => panic!("{other:?}"),
+    }
+    let a = line(&mut s, "CDUP");
+    assert_eq!(a, [Action::Fs(FsOp::Cwd(VirtualPath::root()))]);
+}
+
+#[test]
+fn cwd_to_file_is_550() {
+    let mut s = logged_in(false);
+    line(&mut s, "CWD f");
+    let mut m = dir_meta();
+    m.kind = EntryKind::File;
+    assert_eq!(codes(&s.on_fs(Ok(Some(m)))), [550]);
+    assert_eq!(s.cwd().as_str(), "/");
+}
+
+#[test]
+fn traversal_stays_in_root() {
+    let mut s = logged_in(false);
+    let a = line(&mut s, "CWD ../../../../etc");
+    assert_eq!(
+        a,
+        [Action::Fs(FsOp::Cwd(
+            VirtualPath::root().join("etc").unwrap()
+        ))]
+    );
+}
+
+#[test]
+fn read_only_refuses_changes() {
+    let mut s = logged_in(true);
+    for cmd in [
+        "STOR a",
+        "APPE a",
+        "DELE a",
+        "MKD a",
+        "RMD a",
+        "RNFR a",
+        "SITE CHMOD 644 a",
+    ] {
+        assert_eq!(codes(&line(&mut s, cmd)), [550], "{cmd}");
+    }
+}
+
+#[test]
+fn transfer_needs_data_setup() {
+    let mut s = logged_in(false);
+    assert_eq!(codes(&line(&mut s, "RETR a")), [425]);
+}
+
+#[test]
+fn pasv_then_retr_with_rest() {
+    let mut s = logged_in(false);
+    assert_eq!(line(&mut s, "PASV"), [Action::OpenPassive]);
+    let a = s.on_passive(Ok(0x1234));
+    match &a[..] {
+        [Action::Reply(r)] => {
+            assert_eq!(r.code.get(), 227);
+            assert!(r.lines[0].contains("127,0,0,1,18,52"), "{r:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(codes(&line(&mut s, "TYPE I")), [200]);
+    assert_eq!(codes(&line(&mut s, "REST 100")), [350]);
+    let a = line(&mut s, "RETR f");
+    let req = match &a[..] {
+        [Action::Transfer(req)] => req.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        req.kind,
+        TransferKind::Retr {
+            path: VirtualPath::root().join("f").unwrap(),
+            offset: 100
+        }
+    );
+    assert!(!req.ascii);
+    assert_eq!(req.endpoint, DataEndpoint::Passive);
+    assert!(s.is_busy());
+    let a = s.on_transfer(TransferOutcome::Complete { bytes: 5 }, None);
+    assert_eq!(codes(&a), [226]);
+    // The data setup is used up.
+    assert_eq!(codes(&line(&mut s, "RETR f")), [425]);
+}
+
+#[test]
+fn rest_applies_only_to_next_command() {
+    let mut s = logged_in(false);
+    line(&mut s, "REST 10");
+    line(&mut s, "NOOP");
+    line(&mut s, "EPSV");
+    s.on_passive(Ok(4000));
+    match &line(&mut s, "STOR f")[..] {
+        [Action::Transfer(req)] => assert!(matches!(
+            req.kind,
+            TransferKind::Stor {
+                mode: StoreMode::Replace,
+                ..
+            }
+        )),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn port_bounce_is_refused() {
+    let mut s = logged_in(false);
+    assert_eq!(codes(&line(&mut s, "PORT 10,0,0,1,4,1")), [500]);
+    assert_eq!(codes(&line(&mut s, "PORT 127,0,0,1,0,21")), [500]);
+    assert_eq!(codes(&line(&mut s, "EPRT |1|10.0.0.1|5000|")), [500]);
+    assert_eq!(codes(&line(&mut s, "PORT 127,0,0,1,4,1")), [200]);
+    match &line(&mut s, "LIST")[..] {
+        [Action::Transfer(req)] => assert_eq!(
+            req.endpoint,
+            DataEndpoint::Active(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1025)))
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn epsv_all_blocks_other_setups() {
+    let mut s = logged_in(false);
+    assert_eq!(codes(&line(&mut s, "EPSV ALL")), [200]);
+    assert_eq!(codes(&line(&mut s, "PASV")), [503]);
+    assert_eq!(codes(&line(&mut s, "PORT 127,0,0,1,4,1")), [503]);
+    assert_eq!(line(&mut s, "EPSV"), [Action::OpenPassive]);
+    let a = s.on_passive(Ok(5000));
+    match &a[..] {
+        [Action::Reply(r)] => assert_eq!(r.lines[0], "Entering Extended Passive Mode (|||5000|)"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn epsv_wrong_protocol_is_522() {
+    let mut s = logged_in(false);
+    assert_eq!(codes(&line(&mut s, "EPSV 2")), [522]);
+}
+
+#[test]
+fn pasv_on_ipv6_is_refused_but_epsv_works() {
+    let mut s = Session::new(
+        SessionConfig::default(),
+        "::1".parse().unwrap(),
+        "::1".parse().unwrap(),
+    );
+    line(&mut s, "USER a");
+    line(&mut s, "PASS b");
+    s.on_auth(Some(LoginGrant {
+        user: "a".into(),
+        read_only: false,
+    }));
+    assert_eq!(codes(&line(&mut s, "PASV")), [425]);
+    assert_eq!(line(&mut s, "EPSV"), [Action::OpenPassive]);
+    assert_eq!(codes(&line(&mut s, "EPSV 2")), [503]); // busy: a request is pending
+}
+
+#[test]
+fn rename_sequence() {
+    let mut s = logged_in(false);
+    assert_eq!(codes(&line(&mut s, "RNTO b")), [503]);
+    line(&mut s, "RNFR a");
+    assert_eq!(codes(&s.on_fs(Ok(Some(dir_meta())))), [350]);
+    let a = line(&mut s, "RNTO b");
+    assert!(matches!(&a[..], [Action::Fs(FsOp::Rename { .. })]));
+    assert_eq!(codes(&s.on_fs(Ok(None))), [250]);
+    // A command between RNFR and RNTO cancels the rename.
+    line(&mut s, "RNFR a");
+    s.on_fs(Ok(Some(dir_meta())));
+    line(&mut s, "NOOP");
+    assert_eq!(codes(&line(&mut s, "RNTO b")), [503]);
+}
+
+#[test]
+fn storage_errors_keep_their_code() {
+    let mut s = logged_in(false);
+    line(&mut s, "DELE nothere");
+    assert_eq!(
+        codes(&s.on_fs(Err(OpError::new(550, "No such file")))),
+        [550]
+    );
+    line(&mut s, "SIZE dir");
+    assert_eq!(codes(&s.on_fs(Ok(Some(dir_meta())))), [550]);
+}
+
+#[test]
+fn abort_replies_426_then_226() {
+    let mut s = logged_in(false);
+    line(&mut s, "PASV");
+    s.on_passive(Ok(3000));
+    line(&mut s, "RETR big");
+    assert_eq!(
+        codes(&s.on_transfer(TransferOutcome::Aborted, None)),
+        [426, 226]
+    );
+    assert_eq!(codes(&line(&mut s, "ABOR")), [225]);
+}
+
+#[test]
+fn type_and_mode_and_stru() {
+    let mut s = logged_in(false);
+    assert_eq!(codes(&line(&mut s, "TYPE A")), [200]);
+    assert!(s.is_ascii());
+    assert_eq!(codes(&line(&mut s, "TYPE L 8")), [200]);
+    assert!(!s.is_ascii());
+    assert_eq!(codes(&line(&mut s, "TYPE L 7")), [504]);
+    assert_eq!(codes(&line(&mut s, "TYPE E")), [504]);
+    assert_eq!(codes(&line(&mut s, "MODE S")), [200]);
+    assert_eq!(codes(&line(&mut s, "MODE B")), [504]);
+    assert_eq!(codes(&line(&mut s, "STRU F")), [200]);
+    assert_eq!(codes(&line(&mut s, "STRU R")), [504]);
+}
+
+#[test]
+fn rein_logs_out() {
+    let mut s = logged_in(false);
+    let a = line(&mut s, "REIN");
+    assert!(a.contains(&Action::LoggedOut));
+    assert_eq!(codes(&a), [220]);
+    assert_eq!(codes(&line(&mut s, "PWD")), [530]);
+}
+
+#[test]
+fn feat_lists_what_is_implemented() {
+    let mut s = session();
+    match &line(&mut s, "FEAT")[..] {
+        [Action::Reply(r)] => {
+            let text = r.text();
+            for f in [
+                "EPSV",
+                "EPRT",
+                "MDTM",
+                "MFMT",
+                "SIZE",
+                "REST STREAM",
+                "UTF8",
+                "MLST type*",
+            ] {
+                assert!(text.contains(f), "{f} missing in {text}");
+            }
+            assert!(!text.contains("AUTH"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn nlst_wildcard_splits_pattern() {
+    let mut s = logged_in(false);
+    line(&mut s, "PASV");
+    s.on_passive(Ok(3000));
+    match &line(&mut s, "NLST sub/*.txt")[..] {
+        [Action::Transfer(req)] => assert_eq!(
+            req.kind,
+            TransferKind::List {
+                path: VirtualPath::root().join("sub").unwrap(),
+                format: ListFormat::Nlst,
+                pattern: Some("*.txt".into())
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn wildcards() {
+    assert!(wildcard_match("*.txt", "a.txt"));
+    assert!(!wildcard_match("*.txt", "a.txt2"));
+    assert!(wildcard_match("a?c", "abc"));
+    assert!(wildcard_match("*", ""));
+    assert!(wildcard_match("a*b*c", "aXXbYYc"));
+    assert!(!wildcard_match("a*b*c", "aXXbYY"));
+}
+
+#[test]
+fn password_never_in_debug() {
+    let mut s = session();
+    line(&mut s, "USER alice");
+    let a = line(&mut s, "PASS hunter2");
+    assert!(!format!("{a:?}").contains("hunter2"));
+}

@@ -1,0 +1,526 @@
+//! One control connection: the task that drives a [`Session`].
+//!
+//! The loop reads control lines (bounded decoder), feeds them to the state machine and
+//! executes the [`Action`]s it returns. During a transfer the control connection is still
+//! read: `ABOR` cancels the transfer, `STAT` answers with progress, anything else is queued
+//! (bounded) and handled after the transfer, in order.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_proto::line::{LineDecoder, LineEvent};
+use ferry_proto::listing::EntryKind;
+use ferry_proto::server::{
+    Action, DataEndpoint, FsOp, ListFormat, LoginGrant, OpError, Session, SessionConfig,
+    TransferKind, TransferOutcome, TransferRequest,
+};
+use ferry_proto::{Command, Reply};
+use ferry_storage::{Access, Storage};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::transfer::{self, MlsxOptions, RunOptions};
+use crate::{data, ServerConfig};
+
+/// Control lines queued while a transfer runs; beyond this the server stops reading the
+/// control connection until the transfer ends.
+const MAX_QUEUED_LINES: usize = 64;
+/// Read buffer of the control connection.
+const CONTROL_BUF: usize = 4096;
+
+/// Reads decoded control lines. Cancel-safe: a read interrupted by `select!` loses nothing.
+struct ControlReader {
+    rd: OwnedReadHalf,
+    decoder: LineDecoder,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    eof: bool,
+}
+
+impl ControlReader {
+    fn new(rd: OwnedReadHalf) -> Self {
+        ControlReader {
+            rd,
+            decoder: LineDecoder::new(),
+            buf: vec![0u8; CONTROL_BUF].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            eof: false,
+        }
+    }
+
+    /// The next line event; `None` at end of stream.
+    async fn next(&mut self) -> io::Result<Option<LineEvent>> {
+        loop {
+            if self.start < self.end {
+                let input = self.buf.get(self.start..self.end).unwrap_or_default();
+                let (n, ev) = self.decoder.decode(input);
+                self.start = if ev.is_none() {
+                    self.end
+                } else {
+                    (self.start + n).min(self.end)
+                };
+                if let Some(ev) = ev {
+                    return Ok(Some(ev));
+                }
+                continue;
+            }
+            if self.eof {
+                return Ok(None);
+            }
+            let n = self.rd.read(&mut self.buf).await?;
+            if n == 0 {
+                self.eof = true;
+                return Ok(None);
+            }
+            self.start = 0;
+            self.end = n;
+        }
+    }
+}
+
+/// Per-server state shared by every session.
+pub(crate) struct Shared {
+    pub config: ServerConfig,
+    pub session: SessionConfig,
+}
+
+/// The state of one connection besides the protocol session.
+struct Conn {
+    shared: Arc<Shared>,
+    session: Session,
+    reader: ControlReader,
+    writer: OwnedWriteHalf,
+    peer: SocketAddr,
+    local: SocketAddr,
+    storage: Option<Arc<dyn Storage>>,
+    passive: Option<TcpListener>,
+    queued: VecDeque<LineEvent>,
+    closing: bool,
+}
+
+/// Serves one control connection until it closes.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let local = match stream.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            debug!(%peer, error = %e, "connection gone before greeting");
+            return;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    // ABOR is often sent as TCP urgent data (Python ftplib): keep it in the stream.
+    if let Err(e) = socket2::SockRef::from(&stream).set_out_of_band_inline(true) {
+        debug!(error = %e, "SO_OOBINLINE not set");
+    }
+    let (rd, wr) = stream.into_split();
+    let session = Session::new(shared.session.clone(), peer.ip(), local.ip());
+    let mut conn = Conn {
+        shared,
+        session,
+        reader: ControlReader::new(rd),
+        writer: wr,
+        peer,
+        local,
+        storage: None,
+        passive: None,
+        queued: VecDeque::new(),
+        closing: false,
+    };
+    info!(%peer, "session opened");
+    let greeting = conn.session.greeting();
+    if conn.send(&greeting).await.is_err() {
+        return;
+    }
+    let result = conn.main_loop(&mut stop).await;
+    if let Err(e) = result {
+        debug!(%peer, error = %e, "session ended with an error");
+    }
+    let _ = conn.writer.shutdown().await;
+    info!(%peer, user = conn.session.user().unwrap_or("-"), "session closed");
+}
+
+impl Conn {
+    async fn send(&mut self, reply: &Reply) -> io::Result<()> {
+        let bytes = reply.encode();
+        let stall = self.shared.config.data_timeout.max(Duration::from_secs(10));
+        match tokio::time::timeout(stall, self.writer.write_all(&bytes)).await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "control connection stalled",
+            )),
+        }
+    }
+
+    async fn main_loop(&mut self, stop: &mut watch::Receiver<bool>) -> io::Result<()> {
+        let idle = self.shared.config.idle_timeout;
+        while !self.closing {
+            let event = if let Some(ev) = self.queued.pop_front() {
+                ev
+            } else {
+                if *stop.borrow() {
+                    self.send(&Reply::new(421, "Server shutting down.")).await?;
+                    return Ok(());
+                }
+                tokio::select! {
+                    _ = stop.changed() => {
+                        self.send(&Reply::new(421, "Server shutting down.")).await?;
+                        return Ok(());
+                    }
+                    r = tokio::time::timeout(idle, self.reader.next()) => match r {
+                        Err(_) => {
+                            self.send(&Reply::new(421, "Timeout: closing control connection.")).await?;
+                            return Ok(());
+                        }
+                        Ok(Ok(Some(ev))) => ev,
+                        Ok(Ok(None)) => return Ok(()),
+                        Ok(Err(e)) => return Err(e),
+                    }
+                }
+            };
+            if let LineEvent::Line(l) = &event {
+                log_command(l);
+            }
+            let actions = self.session.handle_line(event);
+            self.execute(actions).await?;
+        }
+        Ok(())
+    }
+
+    async fn execute(&mut self, actions: Vec<Action>) -> io::Result<()> {
+        let mut todo: VecDeque<Action> = actions.into();
+        while let Some(action) = todo.pop_front() {
+            let more = match action {
+                Action::Reply(r) => {
+                    self.send(&r).await?;
+                    Vec::new()
+                }
+                Action::Close => {
+                    self.closing = true;
+                    return Ok(());
+                }
+                Action::Authenticate { user, password } => {
+                    let auth = self.shared.config.authenticator.clone();
+                    let grant = match auth.authenticate(&user, &password).await {
+                        Ok(account) => match self.shared.config.storage.open(&account) {
+                            Ok(storage) => {
+                                self.storage = Some(storage);
+                                info!(peer = %self.peer, user = %account.name, anonymous = account.anonymous, "login");
+                                Some(LoginGrant {
+                                    user: account.name.clone(),
+                                    read_only: account.access == Access::ReadOnly,
+                                })
+                            }
+                            Err(e) => {
+                                warn!(user = %account.name, error = %e, "cannot open the account's storage");
+                                None
+                            }
+                        },
+                        Err(e) => {
+                            warn!(peer = %self.peer, %user, reason = %e, "login failed");
+                            None
+                        }
+                    };
+                    self.session.on_auth(grant)
+                }
+                Action::LoggedIn(_) => Vec::new(),
+                Action::LoggedOut => {
+                    self.storage = None;
+                    Vec::new()
+                }
+                Action::ClearDataSetup => {
+                    self.passive = None;
+                    Vec::new()
+                }
+                Action::OpenPassive => {
+                    self.passive = None;
+                    let range = self.shared.config.passive_ports.as_ref();
+                    let result = match data::open_passive(self.local.ip(), range) {
+                        Ok(l) => match l.local_addr() {
+                            Ok(a) => {
+                                self.passive = Some(l);
+                                Ok(a.port())
+                            }
+                            Err(e) => Err(e.to_string()),
+                        },
+                        Err(e) => {
+                            warn!(error = %e, "cannot open a passive listener");
+                            Err(e.to_string())
+                        }
+                    };
+                    self.session.on_passive(result)
+                }
+                Action::Fs(op) => {
+                    let result = self.run_fs(&op).await;
+                    self.session.on_fs(result)
+                }
+                Action::StatList(path) => {
+                    self.stat_list(&path).await?;
+                    self.session.on_stat_done();
+                    Vec::new()
+                }
+                Action::Transfer(req) => {
+                    let (outcome, name) = self.run_transfer(&req).await?;
+                    log_transfer(&self.peer, &req, &outcome);
+                    self.session.on_transfer(outcome, name.as_deref())
+                }
+                _ => Vec::new(),
+            };
+            todo.extend(more);
+        }
+        Ok(())
+    }
+
+    fn storage(&self) -> Result<Arc<dyn Storage>, OpError> {
+        self.storage
+            .clone()
+            .ok_or_else(|| OpError::new(451, "storage not available"))
+    }
+
+    async fn run_fs(&self, op: &FsOp) -> Result<Option<ferry_storage::Metadata>, OpError> {
+        let storage = self.storage()?;
+        let e = |e: ferry_storage::StorageError| transfer::op_error(&e);
+        match op {
+            FsOp::Cwd(p) | FsOp::Rnfr(p) | FsOp::Size(p) | FsOp::Mdtm(p) | FsOp::Mlst(p) => {
+                storage.metadata(p).await.map(Some).map_err(e)
+            }
+            FsOp::Mkd(p) => storage.mkdir(p).await.map(|_| None).map_err(e),
+            FsOp::Rmd(p) => storage.rmdir(p).await.map(|_| None).map_err(e),
+            FsOp::Dele(p) => storage.remove_file(p).await.map(|_| None).map_err(e),
+            FsOp::Rename { from, to } => {
+                info!(peer = %self.peer, from = %from, to = %to, "rename");
+                storage.rename(from, to).await.map(|_| None).map_err(e)
+            }
+            FsOp::Mfmt { path, mtime } => storage
+                .set_mtime(path, *mtime)
+                .await
+                .map(|_| None)
+                .map_err(e),
+            FsOp::Chmod { path, mode } => storage.chmod(path, *mode).await.map(|_| None).map_err(e),
+        }
+    }
+
+    /// STAT path: the listing over the control connection.
+    async fn stat_list(&mut self, path: &ferry_proto::VirtualPath) -> io::Result<()> {
+        let storage = match self.storage() {
+            Ok(s) => s,
+            Err(e) => return self.send(&Reply::new(e.code, e.message)).await,
+        };
+        let source = match transfer::stat_source(&storage, path).await {
+            Ok(s) => s,
+            Err(e) => {
+                let err = transfer::op_error(&e);
+                return self
+                    .send(&Reply::new(
+                        err.code,
+                        format!("STAT failed: {}.", err.message),
+                    ))
+                    .await;
+            }
+        };
+        self.send_raw(format!("213-Status of {path}:\r\n").as_bytes())
+            .await?;
+        let stall = self.shared.config.data_timeout;
+        let mlsx = MlsxOptions {
+            file_perm: "",
+            dir_perm: "",
+            facts: &[],
+        };
+        let res = transfer::write_listing(
+            source,
+            ListFormat::List,
+            None,
+            &mut self.writer,
+            stall,
+            &mlsx,
+            None,
+        )
+        .await;
+        if let Err(transfer::Failure::Net(e)) = res {
+            return Err(e);
+        }
+        self.send(&Reply::new(213, "End of status.")).await
+    }
+
+    async fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.writer.write_all(bytes).await
+    }
+
+    /// Runs a transfer while still reading the control connection.
+    async fn run_transfer(
+        &mut self,
+        req: &TransferRequest,
+    ) -> io::Result<(TransferOutcome, Option<String>)> {
+        let storage = match self.storage() {
+            Ok(s) => s,
+            Err(e) => return Ok((TransferOutcome::OpenFailed(e), None)),
+        };
+        let progress = AtomicU64::new(0);
+        let wait = self.shared.config.data_timeout;
+        let peer_ip = self.session.peer();
+        let local_ip = self.local.ip();
+        let passive = match req.endpoint {
+            DataEndpoint::Passive => match self.passive.take() {
+                Some(l) => Some(l),
+                None => {
+                    return Ok((
+                        TransferOutcome::NoDataConnection("no passive listener".into()),
+                        None,
+                    ));
+                }
+            },
+            DataEndpoint::Active(_) => None,
+        };
+
+        // Phase 1: open the file or directory, then the data connection.
+        let phase1 = async {
+            let prepared = transfer::prepare(&storage, &req.kind).await?;
+            let stream = match (req.endpoint, &passive) {
+                (DataEndpoint::Passive, Some(l)) => data::accept_from(l, peer_ip, wait).await,
+                (DataEndpoint::Active(target), _) => {
+                    data::connect_active(target, local_ip, wait).await
+                }
+                (DataEndpoint::Passive, None) => Err(io::Error::other("no passive listener")),
+            };
+            match stream {
+                Ok(s) => Ok((prepared, s)),
+                Err(e) => Err(TransferOutcome::NoDataConnection(e.to_string())),
+            }
+        };
+        let (prepared, stream) = match self.race_control(phase1, &progress, req).await? {
+            None => return Ok((TransferOutcome::Aborted, None)),
+            Some(Err(outcome)) => return Ok((outcome, None)),
+            Some(Ok(v)) => v,
+        };
+        drop(passive);
+        let _ = stream.set_nodelay(true);
+        let name = prepared.unique_name();
+        let opening = self
+            .session
+            .opening_reply(req, name.as_deref(), prepared.size());
+        self.send(&opening).await?;
+
+        // Phase 2: move the data.
+        let (format, pattern) = match &req.kind {
+            TransferKind::List {
+                format, pattern, ..
+            } => (Some(*format), pattern.clone()),
+            _ => (None, None),
+        };
+        let file_perm = self.session.mlsx_perm(EntryKind::File);
+        let dir_perm = self.session.mlsx_perm(EntryKind::Dir);
+        let facts = self.session.mlst_facts().to_vec();
+        let opts = RunOptions {
+            ascii: req.ascii,
+            stall: wait,
+            progress: &progress,
+            list: format.map(|f| (f, pattern.as_deref())),
+            mlsx: MlsxOptions {
+                file_perm,
+                dir_perm,
+                facts: &facts,
+            },
+        };
+        let phase2 = transfer::run(prepared, stream, opts);
+        match self.race_control(phase2, &progress, req).await? {
+            None => Ok((TransferOutcome::Aborted, name)),
+            Some(outcome) => Ok((outcome, name)),
+        }
+    }
+
+    /// Runs `fut` while reading the control connection. Returns `None` when the client sent
+    /// ABOR (the future is dropped, which closes the data connection and aborts uploads).
+    async fn race_control<F: Future>(
+        &mut self,
+        fut: F,
+        progress: &AtomicU64,
+        req: &TransferRequest,
+    ) -> io::Result<Option<F::Output>> {
+        tokio::pin!(fut);
+        loop {
+            let can_read = !self.reader.eof && self.queued.len() < MAX_QUEUED_LINES;
+            tokio::select! {
+                out = &mut fut => return Ok(Some(out)),
+                ev = self.reader.next(), if can_read => {
+                    let ev = match ev {
+                        Ok(Some(ev)) => ev,
+                        // The control connection ended: let the transfer finish alone.
+                        Ok(None) | Err(_) => {
+                            self.reader.eof = true;
+                            continue;
+                        }
+                    };
+                    let cmd = match &ev {
+                        LineEvent::Line(l) => Command::parse(l).ok(),
+                        LineEvent::TooLong { .. } => None,
+                    };
+                    match cmd {
+                        Some(Command::Abor) => {
+                            info!(peer = %self.peer, "transfer aborted by the client");
+                            return Ok(None);
+                        }
+                        Some(Command::Stat(None)) => {
+                            let what = describe(req, progress.load(Ordering::Relaxed));
+                            let r = self.session.status_reply(Some(&what));
+                            self.send(&r).await?;
+                        }
+                        _ => self.queued.push_back(ev),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn describe(req: &TransferRequest, bytes: u64) -> String {
+    format!("{}, {bytes} bytes so far", what(req))
+}
+
+fn what(req: &TransferRequest) -> String {
+    match &req.kind {
+        TransferKind::Retr { path, .. } => format!("RETR {path}"),
+        TransferKind::Stor { path, .. } => format!("STOR {path}"),
+        TransferKind::Stou { dir, .. } => format!("STOU in {dir}"),
+        TransferKind::List { path, .. } => format!("listing of {path}"),
+    }
+}
+
+/// Logs a command at debug level, never a password.
+fn log_command(line: &[u8]) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let text = String::from_utf8_lossy(line);
+    let verb = text.split(' ').next().unwrap_or("");
+    if verb.eq_ignore_ascii_case("PASS") {
+        debug!(command = "PASS ****", "command");
+    } else {
+        let shown: String = text.chars().take(200).collect();
+        debug!(command = %shown, "command");
+    }
+}
+
+fn log_transfer(peer: &SocketAddr, req: &TransferRequest, outcome: &TransferOutcome) {
+    let what = what(req);
+    match outcome {
+        TransferOutcome::Complete { bytes } => {
+            info!(%peer, transfer = %what, bytes, "transfer complete")
+        }
+        other => info!(%peer, transfer = %what, outcome = ?other, "transfer failed"),
+    }
+}

@@ -1,0 +1,108 @@
+//! Data connections: passive listeners and active connects.
+//!
+//! - A passive listener is bound per PASV/EPSV on the control connection's local address,
+//!   on a port from the configured range (or an OS-chosen one), and is dropped when the
+//!   transfer that uses it ends or another PASV/PORT replaces it, so ports never leak.
+//! - Only a connection from the control peer's IP is accepted on it (PASV theft
+//!   protection): others are closed and the listener keeps waiting until the deadline.
+//! - Active connects go only to the address the session state machine already checked
+//!   (control peer IP, port ≥ 1024), from the control connection's local address.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use ferry_proto::server::canonical_ip;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::time::{timeout_at, Instant};
+use tracing::warn;
+
+/// Connections from a wrong address tolerated on one passive listener before giving up.
+const MAX_FOREIGN_CONNECTIONS: u32 = 32;
+
+/// Binds a listener on `ip`, on a free port from `range` (or any port when `None`).
+pub fn open_passive(ip: IpAddr, range: Option<&RangeInclusive<u16>>) -> io::Result<TcpListener> {
+    let Some(range) = range else {
+        return bind_listener(SocketAddr::new(ip, 0));
+    };
+    let (lo, hi) = (*range.start(), *range.end());
+    let span = u32::from(hi - lo) + 1;
+    let start = rand::random::<u32>() % span;
+    let mut last_err = None;
+    for i in 0..span {
+        let port = lo as u32 + (start + i) % span;
+        let Ok(port) = u16::try_from(port) else {
+            continue;
+        };
+        match bind_listener(SocketAddr::new(ip, port)) {
+            Ok(l) => return Ok(l),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no free passive port")))
+}
+
+fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(8)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Accepts the data connection from `peer`'s IP on `listener`, waiting up to `wait`.
+pub async fn accept_from(
+    listener: &TcpListener,
+    peer: IpAddr,
+    wait: Duration,
+) -> io::Result<TcpStream> {
+    let deadline = Instant::now() + wait;
+    let mut foreign = 0u32;
+    loop {
+        let (stream, from) = timeout_at(deadline, listener.accept())
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no data connection in time"))??;
+        if canonical_ip(from.ip()) == peer {
+            return Ok(stream);
+        }
+        warn!(%from, expected = %peer, "data connection from a foreign address refused");
+        drop(stream);
+        foreign += 1;
+        if foreign >= MAX_FOREIGN_CONNECTIONS {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "too many data connections from foreign addresses",
+            ));
+        }
+    }
+}
+
+/// Connects to an active-mode target from `local_ip`, waiting up to `wait`.
+pub async fn connect_active(
+    target: SocketAddr,
+    local_ip: IpAddr,
+    wait: Duration,
+) -> io::Result<TcpStream> {
+    let socket = if target.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    let local_ip = match (local_ip, target) {
+        (IpAddr::V4(v4), SocketAddr::V6(_)) => IpAddr::V6(v4.to_ipv6_mapped()),
+        (ip, _) => ip,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(SocketAddr::new(local_ip, 0))?;
+    tokio::time::timeout(wait, socket.connect(target))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "active connect timed out"))?
+}

@@ -1,0 +1,493 @@
+//! Moving data: files and listings over a data connection (or, for STAT, the control
+//! connection).
+//!
+//! A transfer runs in two phases so that the session can send the 150 reply in between and
+//! keep reading the control connection (for ABOR) during both:
+//! 1. [`prepare`] opens the file or directory (errors here become `550` before any data
+//!    connection is used);
+//! 2. [`run`] moves the bytes on the established data connection.
+//!
+//! Plain TYPE I downloads use `sendfile(2)` through rustix (no copy through user space);
+//! TYPE A and uploads go through a bounded buffer.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ferry_proto::listing::{
+    write_list_line, write_mlsx_facts, write_nlst_line, EntryKind, MlsxType,
+};
+use ferry_proto::server::{
+    wildcard_match, ListFormat, OpError, StoreMode, TransferKind, TransferOutcome,
+};
+use ferry_proto::transfer::{AsciiDecoder, AsciiEncoder};
+use ferry_proto::VirtualPath;
+use ferry_storage::{DirLister, Metadata, ReadHandle, Storage, StorageError, WriteMode, WriteSink};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+/// Size of the buffer used for uploads and non-sendfile downloads.
+const BUF_SIZE: usize = 256 * 1024;
+/// Bytes asked of one sendfile call.
+const SENDFILE_CHUNK: usize = 4 * 1024 * 1024;
+/// Directory entries fetched per batch when listing.
+const LIST_BATCH: usize = 256;
+/// Names STOU tries before giving up.
+const STOU_ATTEMPTS: u32 = 100;
+
+/// Maps a storage error to the reply the session sends.
+pub fn op_error(e: &StorageError) -> OpError {
+    OpError::new(e.reply_code(), e.to_string())
+}
+
+/// What phase 1 opened.
+pub enum Prepared {
+    /// A file to send.
+    Send {
+        /// The open file.
+        handle: ReadHandle,
+    },
+    /// An upload sink, with the STOU name when one was chosen.
+    Receive {
+        /// Where the bytes go.
+        sink: Box<dyn WriteSink>,
+        /// The name chosen by STOU.
+        unique_name: Option<String>,
+    },
+    /// A directory listing (or a single entry when LIST names a file).
+    Listing(ListSource),
+}
+
+/// Entries to list.
+pub enum ListSource {
+    /// A directory, streamed in batches.
+    Dir(Box<dyn DirLister>),
+    /// One entry (LIST of a file).
+    Single(Metadata),
+}
+
+impl Prepared {
+    /// Bytes a download will send, when known (for the 150 reply).
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            Prepared::Send {
+                handle: ReadHandle::File { offset, len, .. },
+            } => Some(len.saturating_sub(*offset)),
+            _ => None,
+        }
+    }
+
+    /// The STOU name, if any.
+    pub fn unique_name(&self) -> Option<String> {
+        match self {
+            Prepared::Receive { unique_name, .. } => unique_name.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// Phase 1: opens what the transfer needs.
+pub async fn prepare(
+    storage: &Arc<dyn Storage>,
+    kind: &TransferKind,
+) -> Result<Prepared, TransferOutcome> {
+    let fail = |e: StorageError| TransferOutcome::OpenFailed(op_error(&e));
+    match kind {
+        TransferKind::Retr { path, offset } => {
+            let handle = storage.open_read(path, *offset).await.map_err(fail)?;
+            Ok(Prepared::Send { handle })
+        }
+        TransferKind::Stor { path, mode } => {
+            let mode = match mode {
+                StoreMode::Replace => WriteMode::Replace,
+                StoreMode::Append => WriteMode::Append,
+                StoreMode::At(n) => WriteMode::At(*n),
+            };
+            let sink = storage.open_write(path, mode).await.map_err(fail)?;
+            Ok(Prepared::Receive {
+                sink,
+                unique_name: None,
+            })
+        }
+        TransferKind::Stou { dir, base } => {
+            for i in 0..STOU_ATTEMPTS {
+                let name = if i == 0 {
+                    base.clone()
+                } else {
+                    format!("{base}.{i}")
+                };
+                let path = dir.join(&name).map_err(|_| {
+                    TransferOutcome::OpenFailed(OpError::new(553, "file name not allowed"))
+                })?;
+                match storage.open_write(&path, WriteMode::CreateNew).await {
+                    Ok(sink) => {
+                        return Ok(Prepared::Receive {
+                            sink,
+                            unique_name: Some(name),
+                        })
+                    }
+                    Err(StorageError::AlreadyExists) => continue,
+                    Err(e) => return Err(fail(e)),
+                }
+            }
+            Err(TransferOutcome::OpenFailed(OpError::new(
+                450,
+                "no unique file name available",
+            )))
+        }
+        TransferKind::List { path, format, .. } => {
+            let meta = storage.metadata(path).await.map_err(fail)?;
+            if meta.kind == EntryKind::Dir {
+                let lister = storage.list(path).await.map_err(fail)?;
+                Ok(Prepared::Listing(ListSource::Dir(lister)))
+            } else if *format == ListFormat::Mlsd {
+                Err(TransferOutcome::OpenFailed(OpError::new(
+                    501,
+                    "not a directory",
+                )))
+            } else {
+                let name = path.file_name().unwrap_or("").to_string();
+                Ok(Prepared::Listing(ListSource::Single(Metadata {
+                    name,
+                    ..meta
+                })))
+            }
+        }
+    }
+}
+
+/// Settings of phase 2.
+pub struct RunOptions<'a> {
+    /// TYPE A conversion.
+    pub ascii: bool,
+    /// How long one read or write on the data connection may stall.
+    pub stall: Duration,
+    /// Bytes moved so far, for STAT during a transfer.
+    pub progress: &'a AtomicU64,
+    /// The listing format and wildcard, for listings.
+    pub list: Option<(ListFormat, Option<&'a str>)>,
+    /// The MLSx `perm` fact for files and directories, and the facts to show.
+    pub mlsx: MlsxOptions<'a>,
+}
+
+/// What MLSD lines show.
+pub struct MlsxOptions<'a> {
+    /// `perm` of a file.
+    pub file_perm: &'a str,
+    /// `perm` of a directory.
+    pub dir_perm: &'a str,
+    /// Facts selected with OPTS MLST.
+    pub facts: &'a [ferry_proto::listing::Fact],
+}
+
+/// Phase 2: moves the data over `stream`, then closes it.
+pub async fn run(
+    prepared: Prepared,
+    mut stream: TcpStream,
+    opts: RunOptions<'_>,
+) -> TransferOutcome {
+    let result = match prepared {
+        Prepared::Send { handle } => send_file(handle, &mut stream, &opts).await,
+        Prepared::Receive { sink, .. } => return receive_file(sink, &mut stream, &opts).await,
+        Prepared::Listing(source) => {
+            let (format, pattern) = opts.list.unwrap_or((ListFormat::List, None));
+            send_listing(source, format, pattern, &mut stream, &opts).await
+        }
+    };
+    match result {
+        Ok(bytes) => {
+            // Make sure everything is flushed and the client sees EOF before the 226.
+            if let Err(e) = timeout(opts.stall, stream.shutdown())
+                .await
+                .unwrap_or(Err(timed_out()))
+            {
+                return TransferOutcome::ConnectionLost(e.to_string());
+            }
+            TransferOutcome::Complete { bytes }
+        }
+        Err(Failure::Net(e)) => TransferOutcome::ConnectionLost(e.to_string()),
+        Err(Failure::Storage(e)) => TransferOutcome::StorageFailed(op_error(&e)),
+    }
+}
+
+/// A failure while moving data: the network side or the storage side.
+pub enum Failure {
+    /// The data (or control) connection failed or stalled.
+    Net(io::Error),
+    /// Storage failed.
+    Storage(StorageError),
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "data connection stalled")
+}
+
+async fn write_all_timed<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    buf: &[u8],
+    stall: Duration,
+) -> Result<(), Failure> {
+    match timeout(stall, w.write_all(buf)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Failure::Net(e)),
+        Err(_) => Err(Failure::Net(timed_out())),
+    }
+}
+
+async fn read_timed<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut [u8],
+    stall: Duration,
+) -> Result<usize, Failure> {
+    match timeout(stall, r.read(buf)).await {
+        Ok(Ok(n)) => Ok(n),
+        Ok(Err(e)) => Err(Failure::Net(e)),
+        Err(_) => Err(Failure::Net(timed_out())),
+    }
+}
+
+async fn send_file(
+    handle: ReadHandle,
+    stream: &mut TcpStream,
+    opts: &RunOptions<'_>,
+) -> Result<u64, Failure> {
+    let ReadHandle::File { file, offset, .. } = handle else {
+        let e = io::Error::other("this storage's read handle is not supported");
+        return Err(Failure::Storage(StorageError::Io(e)));
+    };
+    if !opts.ascii {
+        match sendfile_all(&file, offset, stream, opts).await {
+            Ok(n) => return Ok(n),
+            Err(SendfileError::Unsupported) => {}
+            Err(SendfileError::Failed(f)) => return Err(f),
+        }
+    }
+    // Buffered path: TYPE A, or files sendfile cannot handle.
+    let mut file = tokio::fs::File::from_std(file);
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut wire = Vec::with_capacity(if opts.ascii { BUF_SIZE * 2 } else { 0 });
+    let mut enc = AsciiEncoder::new();
+    let mut total = 0u64;
+    loop {
+        let n = file
+            .read(&mut buf)
+            .await
+            .map_err(|e| Failure::Storage(StorageError::Io(e)))?;
+        if n == 0 {
+            return Ok(total);
+        }
+        let chunk = buf.get(..n).unwrap_or_default();
+        let out: &[u8] = if opts.ascii {
+            wire.clear();
+            enc.encode(chunk, &mut wire);
+            &wire
+        } else {
+            chunk
+        };
+        write_all_timed(stream, out, opts.stall).await?;
+        total += out.len() as u64;
+        opts.progress.store(total, Ordering::Relaxed);
+    }
+}
+
+enum SendfileError {
+    Unsupported,
+    Failed(Failure),
+}
+
+async fn sendfile_all(
+    file: &std::fs::File,
+    offset: u64,
+    stream: &TcpStream,
+    opts: &RunOptions<'_>,
+) -> Result<u64, SendfileError> {
+    let mut pos = offset;
+    let mut total = 0u64;
+    loop {
+        match timeout(opts.stall, stream.writable()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(SendfileError::Failed(Failure::Net(e))),
+            Err(_) => return Err(SendfileError::Failed(Failure::Net(timed_out()))),
+        }
+        let r = stream.try_io(Interest::WRITABLE, || {
+            rustix::fs::sendfile(stream, file, Some(&mut pos), SENDFILE_CHUNK)
+                .map_err(io::Error::from)
+        });
+        match r {
+            Ok(0) => return Ok(total),
+            Ok(n) => {
+                total += n as u64;
+                opts.progress.store(total, Ordering::Relaxed);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e)
+                if total == 0
+                    && matches!(e.raw_os_error(), Some(code) if code == rustix::io::Errno::INVAL.raw_os_error()
+                        || code == rustix::io::Errno::NOSYS.raw_os_error()) =>
+            {
+                return Err(SendfileError::Unsupported)
+            }
+            Err(e) => return Err(SendfileError::Failed(Failure::Net(e))),
+        }
+    }
+}
+
+async fn receive_file(
+    mut sink: Box<dyn WriteSink>,
+    stream: &mut TcpStream,
+    opts: &RunOptions<'_>,
+) -> TransferOutcome {
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut out = Vec::with_capacity(BUF_SIZE);
+    let mut dec = AsciiDecoder::new();
+    let mut total = 0u64;
+    loop {
+        let n = match read_timed(stream, &mut buf, opts.stall).await {
+            Ok(n) => n,
+            Err(Failure::Net(e)) => {
+                let _ = sink.abort().await;
+                return TransferOutcome::ConnectionLost(e.to_string());
+            }
+            Err(Failure::Storage(e)) => return TransferOutcome::StorageFailed(op_error(&e)),
+        };
+        let chunk = buf.get(..n).unwrap_or_default();
+        if n == 0 {
+            if opts.ascii {
+                dec.finish(&mut out);
+            }
+        } else if opts.ascii {
+            dec.decode(chunk, &mut out);
+        } else {
+            out.extend_from_slice(chunk);
+        }
+        if !out.is_empty() {
+            match sink.write(std::mem::take(&mut out)).await {
+                Ok(mut back) => {
+                    back.clear();
+                    out = back;
+                }
+                Err(e) => {
+                    let _ = sink.abort().await;
+                    return TransferOutcome::StorageFailed(op_error(&e));
+                }
+            }
+        }
+        total += n as u64;
+        opts.progress.store(total, Ordering::Relaxed);
+        if n == 0 {
+            return match sink.finish().await {
+                Ok(_) => TransferOutcome::Complete { bytes: total },
+                Err(e) => TransferOutcome::StorageFailed(op_error(&e)),
+            };
+        }
+    }
+}
+
+/// Current time as Unix seconds, for listing dates.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Formats one entry for a listing.
+pub fn format_entry(
+    entry: &Metadata,
+    format: ListFormat,
+    now: i64,
+    mlsx: &MlsxOptions<'_>,
+    out: &mut Vec<u8>,
+) {
+    match format {
+        ListFormat::List => write_list_line(entry, now, out),
+        ListFormat::Nlst => write_nlst_line(&entry.name, out),
+        ListFormat::Mlsd => {
+            let perm = if entry.kind == EntryKind::Dir {
+                mlsx.dir_perm
+            } else {
+                mlsx.file_perm
+            };
+            write_mlsx_facts(entry, MlsxType::FromKind, perm, mlsx.facts, out);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// Streams a listing to `w` batch by batch; returns bytes written.
+async fn send_listing<W: AsyncWrite + Unpin>(
+    source: ListSource,
+    format: ListFormat,
+    pattern: Option<&str>,
+    w: &mut W,
+    opts: &RunOptions<'_>,
+) -> Result<u64, Failure> {
+    write_listing(
+        source,
+        format,
+        pattern,
+        w,
+        opts.stall,
+        &opts.mlsx,
+        Some(opts.progress),
+    )
+    .await
+}
+
+/// Writes a listing to any writer (a data connection, or the control connection for STAT).
+pub async fn write_listing<W: AsyncWrite + Unpin>(
+    source: ListSource,
+    format: ListFormat,
+    pattern: Option<&str>,
+    w: &mut W,
+    stall: Duration,
+    mlsx: &MlsxOptions<'_>,
+    progress: Option<&AtomicU64>,
+) -> Result<u64, Failure> {
+    let now = unix_now();
+    let mut out = Vec::with_capacity(LIST_BATCH * 96);
+    let mut total = 0u64;
+    let keep = |e: &Metadata| pattern.is_none_or(|p| wildcard_match(p, &e.name));
+    match source {
+        ListSource::Single(entry) => {
+            format_entry(&entry, format, now, mlsx, &mut out);
+            write_all_timed(w, &out, stall).await?;
+            total += out.len() as u64;
+        }
+        ListSource::Dir(mut lister) => loop {
+            let batch = lister
+                .next_batch(LIST_BATCH)
+                .await
+                .map_err(Failure::Storage)?;
+            if batch.is_empty() {
+                break;
+            }
+            out.clear();
+            for entry in batch.iter().filter(|e| keep(e)) {
+                format_entry(entry, format, now, mlsx, &mut out);
+            }
+            write_all_timed(w, &out, stall).await?;
+            total += out.len() as u64;
+            if let Some(p) = progress {
+                p.store(total, Ordering::Relaxed);
+            }
+        },
+    }
+    Ok(total)
+}
+
+/// Resolves the listing source for STAT path.
+pub async fn stat_source(
+    storage: &Arc<dyn Storage>,
+    path: &VirtualPath,
+) -> Result<ListSource, StorageError> {
+    let meta = storage.metadata(path).await?;
+    if meta.kind == EntryKind::Dir {
+        Ok(ListSource::Dir(storage.list(path).await?))
+    } else {
+        let name = path.file_name().unwrap_or("").to_string();
+        Ok(ListSource::Single(Metadata { name, ..meta }))
+    }
+}

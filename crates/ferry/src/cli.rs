@@ -68,7 +68,9 @@ pub struct ServeArgs {
     /// Address announced in PASV replies (IP, or a host name resolved at start)
     #[arg(long, value_name = "HOST")]
     pub public_host: Option<String>,
-    /// Config file (TOML); its relative paths are relative to its directory
+    /// Config file (TOML). Its keys are the flags' names in snake_case, e.g.
+    /// `passive_ports = "30000-30100"`, `user = ["alice:secret:rw"]`, `idle_timeout = 60`;
+    /// flags override it; its relative paths are relative to its directory
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Log format: human or json [default: human]
@@ -171,7 +173,8 @@ pub struct UserAddArgs {
     /// The users file.
     #[command(flatten)]
     pub file: UserFileArgs,
-    /// The account's home directory [default: the server's root]
+    /// The account's home directory, relative to the current directory [default: the
+    /// server's root]
     #[arg(long, value_name = "DIR")]
     pub home: Option<PathBuf>,
     /// Read-only access (list and download)

@@ -6,7 +6,7 @@
 //! `list` never shows the hashes.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use ferry_proto::Password;
@@ -37,7 +37,11 @@ pub fn run(command: UserCommand) -> anyhow::Result<()> {
             } else {
                 Access::ReadWrite
             };
-            file.add(&args.name, &password, args.home, access)
+            let home = match args.home {
+                Some(home) => Some(absolute_home(&home)?),
+                None => None,
+            };
+            file.add(&args.name, &password, home, access)
                 .with_context(|| format!("cannot add user `{}`", args.name))?;
             save(&file, path)?;
             println!(
@@ -76,6 +80,21 @@ pub fn run(command: UserCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A `--home` made absolute (command-line paths are relative to the current directory,
+/// while the users file resolves relative homes against its own directory). A home that
+/// does not exist yet is allowed, with a note.
+fn absolute_home(home: &Path) -> anyhow::Result<PathBuf> {
+    let absolute = std::path::absolute(home)
+        .with_context(|| format!("cannot resolve home {}", home.display()))?;
+    if !absolute.is_dir() {
+        eprintln!(
+            "ferry: note: home {} is not a directory (yet)",
+            absolute.display()
+        );
+    }
+    Ok(absolute)
 }
 
 fn find(file: &UsersFile, name: &str) -> bool {

@@ -13,7 +13,13 @@ const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
 /// Runs `ferry ARGS` with `stdin` piped in; returns its output.
 fn ferry(args: &[&str], stdin: &str) -> Output {
+    ferry_in(Path::new("."), args, stdin)
+}
+
+/// Like [`ferry`], in directory `cwd`.
+fn ferry_in(cwd: &Path, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(FERRY)
+        .current_dir(cwd)
         .args(args)
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
@@ -157,6 +163,26 @@ fn user_add_list_passwd_del() {
     let out = ferry(&["user", "del", "bob", "--file", f], "");
     assert_code(&out, 1);
     assert!(stderr(&out).contains("no user `bob`"), "{}", describe(&out));
+}
+
+#[test]
+fn relative_home_is_relative_to_the_current_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(work.join("homes/dave")).unwrap();
+    let file = dir.path().join("etc/users.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let f = file.to_str().unwrap();
+    let out = ferry_in(
+        &work,
+        &["user", "add", "dave", "--file", f, "--home", "homes/dave"],
+        "pw\n",
+    );
+    assert_code(&out, 0);
+    let out = ferry(&["user", "list", "--file", f], "");
+    assert_code(&out, 0);
+    let expected = work.join("homes/dave").display().to_string();
+    assert!(stdout(&out).contains(&expected), "{}", describe(&out));
 }
 
 #[test]

@@ -6,12 +6,16 @@
 //!
 //! Layout:
 //! - this file: the traits and the types they exchange ([`Metadata`], [`ReadHandle`],
-//!   [`WriteSink`], [`DirLister`], [`StorageError`], [`Account`], [`AuthError`]);
+//!   [`WriteSink`], [`DirLister`], [`StorageError`] with its FTP reply codes, [`Account`],
+//!   [`Access`], [`AuthError`], [`StorageFactory`]);
 //! - [`local`]: [`local::LocalFs`], the local filesystem backend, confined to a root with
-//!   `cap-std` (no `..`, absolute path or symlink can reach outside it);
+//!   `cap-std` (no `..`, absolute path or symlink can reach outside it), its blocking calls
+//!   on tokio's blocking pool; [`local::LocalFsFactory`] opens one per account home;
 //! - [`users`]: [`users::UserDb`], accounts from a users file (TOML, argon2id hashes) and
-//!   from the command line, plus anonymous access; and the users-file editing used by
-//!   `ferry user`.
+//!   from the command line, plus anonymous access ([`users::AnonymousMode`]); and
+//!   [`users::UsersFile`], the users-file editing used by `ferry user`;
+//! - `tests/`: `local.rs` (confinement, uploads, listings, changes on a temporary tree) and
+//!   `users.rs` (users file, logins, anonymous modes, secrets kept out of `Debug`).
 //!
 //! Paths given to a backend are [`VirtualPath`]s: already normalised and lexically inside
 //! the root. The backend is responsible for the rest (symlinks, special files).
@@ -265,4 +269,71 @@ pub trait Authenticator: Send + Sync {
 pub trait StorageFactory: Send + Sync {
     /// The storage rooted at the account's home.
     fn open(&self, account: &Account) -> Result<std::sync::Arc<dyn Storage>, StorageError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StorageError;
+    use std::io;
+
+    fn os(errno: rustix::io::Errno) -> io::Error {
+        io::Error::from_raw_os_error(errno.raw_os_error())
+    }
+
+    #[test]
+    fn os_errors_map_to_variants_and_codes() {
+        use rustix::io::Errno;
+        let cases = [
+            (Errno::NOENT, "NotFound", 550),
+            (Errno::EXIST, "AlreadyExists", 550),
+            (Errno::ACCESS, "PermissionDenied", 550),
+            (Errno::PERM, "PermissionDenied", 550),
+            (Errno::ROFS, "PermissionDenied", 550),
+            (Errno::LOOP, "PermissionDenied", 550),
+            (Errno::ISDIR, "IsADirectory", 550),
+            (Errno::NOTDIR, "NotADirectory", 550),
+            (Errno::NOTEMPTY, "DirectoryNotEmpty", 550),
+            (Errno::NOSPC, "NoSpace", 552),
+            (Errno::DQUOT, "NoSpace", 552),
+            (Errno::NAMETOOLONG, "InvalidName", 553),
+            (Errno::XDEV, "Io", 451),
+            (Errno::IO, "Io", 451),
+        ];
+        for (errno, variant, code) in cases {
+            let e = StorageError::from_io(os(errno));
+            assert!(format!("{e:?}").starts_with(variant), "{errno:?} -> {e:?}");
+            assert_eq!(e.reply_code(), code, "{errno:?}");
+        }
+    }
+
+    #[test]
+    fn kinds_without_errno_map_too() {
+        let escape = io::Error::new(io::ErrorKind::PermissionDenied, "outside the root");
+        assert!(matches!(
+            StorageError::from_io(escape),
+            StorageError::PermissionDenied
+        ));
+        let missing = io::Error::from(io::ErrorKind::NotFound);
+        assert!(matches!(
+            StorageError::from_io(missing),
+            StorageError::NotFound
+        ));
+        let exists = io::Error::from(io::ErrorKind::AlreadyExists);
+        assert!(matches!(
+            StorageError::from_io(exists),
+            StorageError::AlreadyExists
+        ));
+        let other = StorageError::from_io(io::Error::other("boom"));
+        assert!(matches!(other, StorageError::Io(_)));
+        assert!(!other.is_invalid_input());
+    }
+
+    #[test]
+    fn invalid_input_helper() {
+        let e = StorageError::invalid_input("offset beyond the end");
+        assert!(e.is_invalid_input());
+        assert_eq!(e.reply_code(), 451);
+        assert!(!StorageError::NotFound.is_invalid_input());
+        assert_eq!(StorageError::InvalidName.reply_code(), 553);
+    }
 }

@@ -13,7 +13,9 @@
 //! - `Replace` of an existing file writes to `.ferry-upload-<random>` in the same directory
 //!   and renames it over the target on `finish`; abort (or dropping the sink) removes it, so
 //!   the old file stays intact. A new file is created under its own name, so an interrupted
-//!   upload keeps its partial bytes for a later `REST` + `STOR` or `APPE`.
+//!   upload keeps its partial bytes for a later `REST` + `STOR` or `APPE`. The rename
+//!   replaces the name itself: a `STOR` over a symlink replaces the link with a file (the
+//!   file it pointed to is left as it was). The new file keeps the old one's permission bits.
 //! - `Append` opens for appending (creating the file if missing), `At(n)` truncates the
 //!   existing file to `n` bytes and writes from there, `CreateNew` creates exclusively.
 //!

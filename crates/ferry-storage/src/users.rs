@@ -564,3 +564,30 @@ impl Authenticator for UserDb {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dummy_hash_is_a_default_argon2id_hash() {
+        let hash = PasswordHash::new(DUMMY_HASH).expect("valid PHC");
+        let default = Argon2::default();
+        let params = default.params();
+        assert_eq!(hash.algorithm.as_str(), "argon2id");
+        assert_eq!(
+            hash.params.get_decimal("m"),
+            Some(params.m_cost()),
+            "same memory cost as new hashes"
+        );
+        assert_eq!(hash.params.get_decimal("t"), Some(params.t_cost()));
+        assert_eq!(hash.params.get_decimal("p"), Some(params.p_cost()));
+    }
+
+    #[test]
+    fn line_and_column() {
+        assert_eq!(line_column("abc", 0), (1, 1));
+        assert_eq!(line_column("abc\ndef", 5), (2, 2));
+        assert_eq!(line_column("abc", 99), (1, 4));
+    }
+}

@@ -758,3 +758,18 @@ async fn sink_is_send_and_reuses_buffers() {
     assert_eq!(data.len(), 32 * 64 * 1024);
     assert_eq!(data[64 * 1024 * 5], 5);
 }
+
+#[tokio::test]
+async fn replace_over_symlink_replaces_the_link() {
+    let f = fixture();
+    std::fs::write(f.root.join("target"), b"original").expect("write");
+    symlink("target", f.root.join("link")).expect("symlink");
+    write_file(&f.fs, "link", WriteMode::Replace, b"new").await;
+    assert_eq!(
+        std::fs::read(f.root.join("target")).expect("read"),
+        b"original"
+    );
+    let link = std::fs::symlink_metadata(f.root.join("link")).expect("stat");
+    assert!(link.is_file());
+    assert_eq!(std::fs::read(f.root.join("link")).expect("read"), b"new");
+}

@@ -45,9 +45,13 @@ pub enum Command {
 /// a flag given on the command line overrides the file.
 #[derive(Debug, Default, Args)]
 pub struct ServeArgs {
-    /// Address to listen on, e.g. 127.0.0.1:2121 or [::1]:2121 (repeatable)
-    /// [default: 127.0.0.1:2121]
-    #[arg(long, value_name = "ADDR:PORT")]
+    /// Listen addresses (`--listen`).
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        help = "Address to listen on, e.g. 127.0.0.1:2121 or [::1]:2121 (repeatable) \
+                [default: 127.0.0.1:2121]"
+    )]
     pub listen: Vec<String>,
     /// Directory served (created if missing) [default: ./ftp-root]
     #[arg(long, value_name = "DIR")]

@@ -2,7 +2,7 @@
 //!
 //! 1. **Raw**: [`RawServe`] holds what was written, every field optional and tagged with
 //!    its [`Origin`] (a flag, or a line and column of the config file). The file is read by
-//!    [`file`], the flags come from [`crate::cli::ServeArgs`]; [`RawServe::overlay`] lets
+//!    [`mod@file`], the flags come from [`crate::cli::ServeArgs`]; [`RawServe::overlay`] lets
 //!    the command line override the file.
 //! 2. **Validated**: [`validate`] turns the raw values into a [`ServeSettings`] (socket
 //!    addresses, a port range, durations, a canonical root, parsed accounts), collecting

@@ -21,7 +21,7 @@ use ferry_proto::server::{
 };
 use ferry_proto::{Command, Reply};
 use ferry_storage::{Access, Storage};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -58,6 +58,30 @@ impl ControlReader {
         }
     }
 
+    /// One read from the socket.
+    ///
+    /// Not `AsyncRead::read`: tokio treats a short read as "socket drained" and waits for the
+    /// next readiness edge, but Linux ends a read early at a TCP urgent mark (ftplib sends
+    /// `ABOR\r\n` with MSG_OOB), so the rest of that line would wait for the client's next
+    /// packet. Here readiness is only cleared by a real `EAGAIN`.
+    async fn read_some(&mut self) -> io::Result<usize> {
+        let stream: &TcpStream = self.rd.as_ref();
+        loop {
+            stream.readable().await?;
+            let r = stream.try_io(Interest::READABLE, || {
+                rustix::net::recv(stream, &mut self.buf[..], rustix::net::RecvFlags::DONTWAIT)
+                    .map(|(n, _)| n)
+                    .map_err(io::Error::from)
+            });
+            match r {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// The next line event; `None` at end of stream.
     async fn next(&mut self) -> io::Result<Option<LineEvent>> {
         loop {
@@ -77,7 +101,7 @@ impl ControlReader {
             if self.eof {
                 return Ok(None);
             }
-            let n = self.rd.read(&mut self.buf).await?;
+            let n = self.read_some().await?;
             if n == 0 {
                 self.eof = true;
                 return Ok(None);

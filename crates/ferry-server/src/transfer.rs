@@ -42,6 +42,15 @@ pub fn op_error(e: &StorageError) -> OpError {
     OpError::new(e.reply_code(), e.to_string())
 }
 
+/// Maps an error opening a file at a REST offset: an offset past the end of the file is
+/// `554` (RFC 3659 §5.4).
+fn open_error(e: StorageError, offset: u64) -> TransferOutcome {
+    if offset > 0 && e.is_invalid_input() {
+        return TransferOutcome::OpenFailed(OpError::new(554, "invalid REST parameter"));
+    }
+    TransferOutcome::OpenFailed(op_error(&e))
+}
+
 /// What phase 1 opened.
 pub enum Prepared {
     /// A file to send.
@@ -96,16 +105,22 @@ pub async fn prepare(
     let fail = |e: StorageError| TransferOutcome::OpenFailed(op_error(&e));
     match kind {
         TransferKind::Retr { path, offset } => {
-            let handle = storage.open_read(path, *offset).await.map_err(fail)?;
+            let handle = storage
+                .open_read(path, *offset)
+                .await
+                .map_err(|e| open_error(e, *offset))?;
             Ok(Prepared::Send { handle })
         }
         TransferKind::Stor { path, mode } => {
-            let mode = match mode {
-                StoreMode::Replace => WriteMode::Replace,
-                StoreMode::Append => WriteMode::Append,
-                StoreMode::At(n) => WriteMode::At(*n),
+            let (mode, offset) = match mode {
+                StoreMode::Replace => (WriteMode::Replace, 0),
+                StoreMode::Append => (WriteMode::Append, 0),
+                StoreMode::At(n) => (WriteMode::At(*n), *n),
             };
-            let sink = storage.open_write(path, mode).await.map_err(fail)?;
+            let sink = storage
+                .open_write(path, mode)
+                .await
+                .map_err(|e| open_error(e, offset))?;
             Ok(Prepared::Receive {
                 sink,
                 unique_name: None,

@@ -792,8 +792,9 @@ impl Session {
             FsOp::Chmod { .. } => vec![reply(200, "SITE CHMOD command ok.")],
             FsOp::Mlst(path) => match meta {
                 Some(m) => {
+                    // The reply encoder indents middle lines by one space, as RFC 3659
+                    // §7.2 wants for the fact line.
                     let mut line = Vec::with_capacity(128);
-                    line.push(b' ');
                     crate::listing::write_mlsx_facts(
                         &EntryInfo {
                             name: path.as_str().to_string(),

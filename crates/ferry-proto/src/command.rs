@@ -325,7 +325,7 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "MAIL", "MLFL", "MSND", "MSOM", "MSAM", "MRSQ", "MRCP", "XSEN", "XSEM", "XMAS", "XRSQ", "XRCP",
     // RFC 1639: long addresses.
     "LPRT", "LPSV", // RFC 2228: security extensions beyond AUTH TLS.
-    "ADAT", "MIC", "CONF", "ENC", // RFC 2640: language negotiation.
+    "ADAT", "MIC", "CONF", "ENC",  // RFC 2640: language negotiation.
     "LANG", // RFC 7151: virtual hosts.
     "HOST", // draft-somers-ftp-mfxx: other facts.
     "MFF", "MFCT",
@@ -342,8 +342,10 @@ const TOLERANT_NO_ARG: &[&str] = &[
 
 /// The parts of a control line.
 struct Parts<'a> {
-    /// Upper-cased verb as sent.
+    /// Upper-cased verb.
     verb: String,
+    /// The verb exactly as sent.
+    sent: String,
     /// Bytes after the single space that follows the verb, if there is such a space.
     arg: Option<&'a [u8]>,
 }
@@ -377,9 +379,10 @@ fn split_line(line: &[u8]) -> Result<Parts<'_>, ParseError> {
             .collect();
         return Err(ParseError::Unknown { verb: shown });
     }
-    let verb = String::from_utf8_lossy(verb_bytes).to_ascii_uppercase();
+    let sent = String::from_utf8_lossy(verb_bytes).into_owned();
+    let verb = sent.to_ascii_uppercase();
     let arg = line.get(verb_len + 1..).filter(|_| verb_len < line.len());
-    Ok(Parts { verb, arg })
+    Ok(Parts { verb, sent, arg })
 }
 
 /// The argument as UTF-8 without NUL, or `None` when absent or empty.
@@ -640,7 +643,7 @@ impl Command {
     /// SYST, FEAT, CDUP, PASV, ABOR) ignore one given anyway, as sloppy clients send them;
     /// REIN and CCC refuse one.
     pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
-        let Parts { verb, arg } = split_line(line)?;
+        let Parts { verb, sent, arg } = split_line(line)?;
         let v = verb.as_str();
         let cmd = match v {
             "USER" => Command::User(required(v, arg)?.to_string()),
@@ -713,7 +716,7 @@ impl Command {
             },
             "CCC" => no_arg(v, arg, Command::Ccc)?,
             _ if NOT_IMPLEMENTED.contains(&v) => return Err(ParseError::NotImplemented { verb }),
-            _ => return Err(ParseError::Unknown { verb }),
+            _ => return Err(ParseError::Unknown { verb: sent }),
         };
         Ok(cmd)
     }

@@ -3,8 +3,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 
 use ferry_proto::addr::{
-    epsv_reply_text, format_eprt, format_port, parse_eprt, parse_epsv_reply, parse_port,
-    parse_pasv_reply, pasv_reply_text, AddrError,
+    epsv_reply_text, format_eprt, format_port, parse_eprt, parse_epsv_reply, parse_pasv_reply,
+    parse_port, pasv_reply_text, AddrError,
 };
 use proptest::prelude::*;
 
@@ -15,14 +15,23 @@ fn v4(a: [u8; 4], port: u16) -> SocketAddrV4 {
 #[test]
 fn port_real_world() {
     assert_eq!(parse_port("127,0,0,1,4,1"), Ok(v4([127, 0, 0, 1], 1025)));
-    assert_eq!(parse_port("192,168,1,20,195,80"), Ok(v4([192, 168, 1, 20], 50000)));
+    assert_eq!(
+        parse_port("192,168,1,20,195,80"),
+        Ok(v4([192, 168, 1, 20], 50000))
+    );
     assert_eq!(parse_port("0,0,0,0,0,0"), Ok(v4([0, 0, 0, 0], 0)));
-    assert_eq!(parse_port("255,255,255,255,255,255"), Ok(v4([255; 4], 65535)));
+    assert_eq!(
+        parse_port("255,255,255,255,255,255"),
+        Ok(v4([255; 4], 65535))
+    );
 }
 
 #[test]
 fn port_tolerates_white_space() {
-    assert_eq!(parse_port(" 10, 0 ,0,1 ,\t4,1 "), Ok(v4([10, 0, 0, 1], 1025)));
+    assert_eq!(
+        parse_port(" 10, 0 ,0,1 ,\t4,1 "),
+        Ok(v4([10, 0, 0, 1], 1025))
+    );
 }
 
 #[test]
@@ -45,7 +54,10 @@ fn port_rejects_malformed() {
         "1,,2,3,4,5",
         "127,0,0,1,4,1\0",
     ] {
-        assert!(matches!(parse_port(bad), Err(AddrError::Malformed(_))), "{bad:?}");
+        assert!(
+            matches!(parse_port(bad), Err(AddrError::Malformed(_))),
+            "{bad:?}"
+        );
     }
 }
 
@@ -58,7 +70,10 @@ fn port_format() {
 #[test]
 fn pasv_reply() {
     let a = v4([192, 168, 0, 7], 50001);
-    assert_eq!(pasv_reply_text(a), "Entering Passive Mode (192,168,0,7,195,81).");
+    assert_eq!(
+        pasv_reply_text(a),
+        "Entering Passive Mode (192,168,0,7,195,81)."
+    );
     assert_eq!(parse_pasv_reply(&pasv_reply_text(a)), Ok(a));
     // Variants seen in the wild.
     assert_eq!(
@@ -104,7 +119,10 @@ fn eprt_real_world() {
     );
     assert_eq!(
         parse_eprt("|1|132.235.1.2|6275|"),
-        Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(132, 235, 1, 2)), 6275))
+        Ok(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(132, 235, 1, 2)),
+            6275
+        ))
     );
     assert_eq!(
         parse_eprt("|2|1080::8:800:200C:417A|5282|"),
@@ -131,8 +149,14 @@ fn eprt_real_world() {
 
 #[test]
 fn eprt_unsupported_family() {
-    assert_eq!(parse_eprt("|3|1.2.3.4|5000|"), Err(AddrError::UnsupportedFamily(3)));
-    assert_eq!(parse_eprt("|0|x|5000|"), Err(AddrError::UnsupportedFamily(0)));
+    assert_eq!(
+        parse_eprt("|3|1.2.3.4|5000|"),
+        Err(AddrError::UnsupportedFamily(3))
+    );
+    assert_eq!(
+        parse_eprt("|0|x|5000|"),
+        Err(AddrError::UnsupportedFamily(0))
+    );
 }
 
 #[test]
@@ -162,21 +186,33 @@ fn eprt_malformed() {
         "|2|fe80::1%eth0|80|",
         "|2|[::1]|80|",
     ] {
-        assert!(matches!(parse_eprt(bad), Err(AddrError::Malformed(_))), "{bad:?}");
+        assert!(
+            matches!(parse_eprt(bad), Err(AddrError::Malformed(_))),
+            "{bad:?}"
+        );
     }
 }
 
 #[test]
 fn eprt_format() {
     assert_eq!(format_eprt("[::1]:5282".parse().unwrap()), "|2|::1|5282|");
-    assert_eq!(format_eprt("127.0.0.1:21".parse().unwrap()), "|1|127.0.0.1|21|");
+    assert_eq!(
+        format_eprt("127.0.0.1:21".parse().unwrap()),
+        "|1|127.0.0.1|21|"
+    );
 }
 
 #[test]
 fn epsv_reply() {
-    assert_eq!(epsv_reply_text(6446), "Entering Extended Passive Mode (|||6446|)");
+    assert_eq!(
+        epsv_reply_text(6446),
+        "Entering Extended Passive Mode (|||6446|)"
+    );
     assert_eq!(parse_epsv_reply(&epsv_reply_text(6446)), Ok(6446));
-    assert_eq!(parse_epsv_reply("Entering Extended Passive Mode (!!!1!)."), Ok(1));
+    assert_eq!(
+        parse_epsv_reply("Entering Extended Passive Mode (!!!1!)."),
+        Ok(1)
+    );
     assert_eq!(parse_epsv_reply("EPSV ok |||65535|"), Ok(65535));
     for bad in [
         "",

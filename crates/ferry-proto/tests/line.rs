@@ -85,10 +85,7 @@ fn lone_cr_kept_and_cr_nul_is_cr() {
 #[test]
 fn ftplib_abor_with_telnet_ip_dm() {
     // IAC IP IAC DM ABOR CRLF, as Python ftplib and many clients send before ABOR.
-    assert_eq!(
-        decode_all(b"\xff\xf4\xff\xf2ABOR\r\n"),
-        vec![line(b"ABOR")]
-    );
+    assert_eq!(decode_all(b"\xff\xf4\xff\xf2ABOR\r\n"), vec![line(b"ABOR")]);
 }
 
 #[test]
@@ -120,7 +117,16 @@ fn telnet_split_across_calls() {
     let mut dec = LineDecoder::new();
     let ev = decode_chunks(
         &mut dec,
-        &[b"\xff", b"\xf4\xff", b"\xf2AB", b"OR\r", b"\nRETR \xff", b"\xffx\xff", b"\xfb", b"\x01\r\n"],
+        &[
+            b"\xff",
+            b"\xf4\xff",
+            b"\xf2AB",
+            b"OR\r",
+            b"\nRETR \xff",
+            b"\xffx\xff",
+            b"\xfb",
+            b"\x01\r\n",
+        ],
     );
     assert_eq!(ev, vec![line(b"ABOR"), line(b"RETR \xffx")]);
     // Subnegotiation split.

@@ -3,8 +3,9 @@
 //! every code (RFC 959 §4.2).
 //!
 //! Encoding never lets text break the framing: CR and LF inside a text line are replaced by
-//! spaces, and in a multi-line reply a middle line that starts with a digit is indented by
-//! one space (RFC 959 §4.2), so a file name can never forge a reply.
+//! spaces, and in a multi-line reply every middle line is indented by one space (RFC 959
+//! §4.2 requires it for lines starting with a digit; vsftpd does it for all, e.g. ` UTF8` in
+//! FEAT), so a file name can never forge a reply.
 
 use std::fmt;
 

@@ -5,7 +5,7 @@
 //! around these pieces, so one parser serves all three.
 //!
 //! Layout:
-//! - [`line`]: the control-line decoder (CRLF or bare LF, Telnet IAC handling, length cap).
+//! - [`line`](mod@line): the control-line decoder (CRLF or bare LF, Telnet IAC handling, length cap).
 //! - [`command`]: [`Command`], every verb with typed arguments, parsed from and encoded to a line.
 //! - [`reply`]: [`Reply`] with the code as data (single and multi-line), parser and encoder,
 //!   and the meaning of each reply code.

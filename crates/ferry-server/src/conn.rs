@@ -130,6 +130,8 @@ struct Conn {
     passive: Option<TcpListener>,
     queued: VecDeque<LineEvent>,
     closing: bool,
+    /// The last command was a download that completed (the client may still be reading).
+    download_just_ended: bool,
 }
 
 /// Serves one control connection until it closes.
@@ -164,6 +166,7 @@ pub(crate) async fn serve(
         passive: None,
         queued: VecDeque::new(),
         closing: false,
+        download_just_ended: false,
     };
     info!(%peer, "session opened");
     let greeting = conn.session.greeting();
@@ -198,14 +201,10 @@ impl Conn {
                 ev
             } else {
                 if *stop.borrow() {
-                    self.send(&Reply::new(421, "Server shutting down.")).await?;
-                    return Ok(());
+                    return self.close_for_shutdown().await;
                 }
                 tokio::select! {
-                    _ = stop.changed() => {
-                        self.send(&Reply::new(421, "Server shutting down.")).await?;
-                        return Ok(());
-                    }
+                    _ = stop.changed() => return self.close_for_shutdown().await,
                     r = tokio::time::timeout(idle, self.reader.next()) => match r {
                         Err(_) => {
                             self.send(&Reply::new(421, "Timeout: closing control connection.")).await?;
@@ -217,6 +216,7 @@ impl Conn {
                     }
                 }
             };
+            self.download_just_ended = false;
             if let LineEvent::Line(l) = &event {
                 log_command(l);
             }
@@ -224,6 +224,25 @@ impl Conn {
             self.execute(actions).await?;
         }
         Ok(())
+    }
+
+    /// Ends the session because the server stops. A client that has just been sent a
+    /// download may still be reading it from the socket buffers: closing the control
+    /// connection under it makes clients such as curl abandon the rest. So such a session
+    /// waits (up to the data timeout, and the server's shutdown grace) for the client's next
+    /// command; QUIT is then answered normally, anything else with 421.
+    async fn close_for_shutdown(&mut self) -> io::Result<()> {
+        if self.download_just_ended {
+            let wait = self.shared.config.data_timeout;
+            if let Ok(Ok(Some(LineEvent::Line(l)))) =
+                tokio::time::timeout(wait, self.reader.next()).await
+            {
+                if matches!(Command::parse(&l), Ok(Command::Quit)) {
+                    return self.send(&Reply::new(221, "Goodbye.")).await;
+                }
+            }
+        }
+        self.send(&Reply::new(421, "Server shutting down.")).await
     }
 
     async fn execute(&mut self, actions: Vec<Action>) -> io::Result<()> {
@@ -300,6 +319,8 @@ impl Conn {
                 }
                 Action::Transfer(req) => {
                     let (outcome, name) = self.run_transfer(&req).await?;
+                    self.download_just_ended = !req.kind.is_upload()
+                        && matches!(outcome, TransferOutcome::Complete { .. });
                     log_transfer(&self.peer, &req, &outcome);
                     self.session.on_transfer(outcome, name.as_deref())
                 }

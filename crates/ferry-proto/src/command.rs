@@ -408,7 +408,7 @@ fn optional(verb: &str, arg: Option<&[u8]>) -> Result<Option<String>, ParseError
 }
 
 fn no_arg(verb: &str, arg: Option<&[u8]>, cmd: Command) -> Result<Command, ParseError> {
-    if TOLERANT_NO_ARG.contains(&verb) || arg.map_or(true, <[u8]>::is_empty) {
+    if TOLERANT_NO_ARG.contains(&verb) || arg.is_none_or(<[u8]>::is_empty) {
         Ok(cmd)
     } else {
         Err(bad(verb, "no argument allowed"))

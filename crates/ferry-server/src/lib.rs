@@ -1,7 +1,24 @@
 //! # ferry-server: the tokio driver of Ferry's FTP server
 //!
-//! The protocol decisions live in `ferry_proto::server` (a sans-IO state machine); this
-//! crate owns the sockets, timers, data connections and storage calls.
+//! The protocol decisions live in [`ferry_proto::server::Session`], a sans-IO state
+//! machine; this crate owns the sockets, timers, data connections and storage calls, and
+//! executes the [`ferry_proto::server::Action`]s the session returns.
+//!
+//! Layout:
+//! - this file: [`ServerConfig`], [`Server`] (bind with a large backlog, one accept loop per
+//!   listener, one task per session, graceful shutdown);
+//! - `conn`: one control connection: a cancel-safe control-line reader (which also reads
+//!   past TCP urgent marks, so an `ABOR` sent as urgent data is seen at once), the action
+//!   executor, and the transfer runner that keeps reading the control connection during a
+//!   transfer (`ABOR` cancels it, `STAT` reports progress, other commands are queued);
+//! - `data`: passive listeners (port range, bound to the control connection's local
+//!   address, only the control peer's IP accepted) and active connects;
+//! - `transfer`: file and listing transfers: `sendfile(2)` for plain binary downloads,
+//!   bounded buffers for TYPE A and uploads, listings streamed batch by batch.
+//!
+//! Flow of a command: control bytes → `LineDecoder` → `Session::handle_line` → actions
+//! (reply, authenticate, storage operation, open passive listener, transfer) → results fed
+//! back with `Session::on_*` → more actions, until the session waits for the next line.
 //!
 //! Public API: build a [`ServerConfig`], [`Server::bind`] it, then [`Server::run`] until the
 //! shutdown future completes.

@@ -46,7 +46,7 @@ fn retr(c: &mut Control, name: &str) -> Result<Vec<u8>, u16> {
 fn list(c: &mut Control, arg: &str) -> String {
     let addr = c.pasv();
     let data = data_connect(addr);
-    let r = c.cmd(&format!("LIST {arg}").trim_end().to_owned());
+    let r = c.cmd(format!("LIST {arg}").trim_end());
     if r.code != 150 && r.code != 125 {
         return String::new();
     }
@@ -552,8 +552,8 @@ fn fifty_unknown_commands_before_login_disconnect() {
     c.expect("NOOP", &[200]);
 }
 
-#[test]
-fn clients_vanishing_mid_transfer_do_no_harm() {
+/// A server with a short data timeout and `big.bin` (32 MiB), `keep.bin` (1 MiB).
+fn vanish_server() -> (Server, Rng, Vec<u8>) {
     let server = Server::builder()
         .args(&["--data-timeout", "2", "--idle-timeout", "30"])
         .start();
@@ -562,9 +562,12 @@ fn clients_vanishing_mid_transfer_do_no_harm() {
     write_file(&server.root(), "big.bin", &big);
     let original = rng.bytes(1024 * 1024);
     write_file(&server.root(), "keep.bin", &original);
-    write_file(&server.root(), "keep2.bin", &original);
+    (server, rng, original)
+}
 
-    // 1. Vanish mid-download.
+#[test]
+fn client_vanishing_mid_download_does_no_harm() {
+    let (server, _rng, original) = vanish_server();
     {
         let mut c = login(&server);
         let addr = c.pasv();
@@ -580,8 +583,13 @@ fn clients_vanishing_mid_transfer_do_no_harm() {
     c.expect("SIZE big.bin", &[213]);
     assert_eq!(retr(&mut c, "keep.bin").expect("RETR keep.bin"), original);
     c.expect("QUIT", &[221]);
+}
 
-    // 2. Vanish mid-upload that replaces a file: control first, then the data connection.
+#[test]
+fn client_vanishing_mid_upload_keeps_the_replaced_file() {
+    let (server, mut rng, original) = vanish_server();
+    // The control connection goes first; the data connection is closed 1.5 s later, long
+    // after the server saw the client leave: the upload was interrupted, not finished.
     {
         let mut c = login(&server);
         let addr = c.pasv();
@@ -595,30 +603,41 @@ fn clients_vanishing_mid_transfer_do_no_harm() {
     std::thread::sleep(Duration::from_millis(1000));
     assert!(
         std::fs::read(server.root().join("keep.bin")).expect("keep.bin") == original,
-        "an interrupted STOR destroyed the file it was replacing"
+        "an interrupted STOR (control connection closed 1.5 s before the data connection) \
+         replaced keep.bin with the partial upload"
     );
+    let mut c = login(&server);
+    c.expect("NOOP", &[200]);
+}
 
-    // 3. A silent client mid-upload: the data timeout (2 s) ends the transfer; the replaced
-    //    file is intact and the control connection is told.
-    {
-        let mut c = login(&server);
-        let addr = c.pasv();
-        let mut conn = data_connect(addr);
-        c.expect("STOR keep2.bin", &[150, 125]);
-        conn.write_all(&rng.bytes(256 * 1024)).expect("write");
-        let r = c.reply();
-        assert!(
-            [421, 425, 426, 451].contains(&r.code),
-            "silent upload -> {r}, expected a 4xx after the data timeout"
-        );
-        drop(conn);
-    }
+#[test]
+fn silent_client_mid_upload_times_out_and_keeps_the_replaced_file() {
+    let (server, mut rng, original) = vanish_server();
+    // The client stops sending but keeps both connections open: the data timeout (2 s)
+    // ends the transfer, the control connection is told, the replaced file is intact.
+    let mut c = login(&server);
+    let addr = c.pasv();
+    let mut conn = data_connect(addr);
+    c.expect("STOR keep.bin", &[150, 125]);
+    conn.write_all(&rng.bytes(256 * 1024)).expect("write");
+    let r = c.reply();
     assert!(
-        std::fs::read(server.root().join("keep2.bin")).expect("keep2.bin") == original,
-        "a timed-out STOR destroyed the file it was replacing"
+        [421, 425, 426, 451].contains(&r.code),
+        "silent upload -> {r}, expected a 4xx after the data timeout"
     );
+    drop(conn);
+    assert!(
+        std::fs::read(server.root().join("keep.bin")).expect("keep.bin") == original,
+        "a timed-out STOR replaced keep.bin with the partial upload"
+    );
+    if r.code != 421 {
+        c.expect("NOOP", &[200]);
+    }
+}
 
-    // 4. Vanish mid-upload of a new file, then resume it with APPE from SIZE.
+#[test]
+fn interrupted_new_upload_can_be_resumed_with_appe() {
+    let (server, mut rng, _original) = vanish_server();
     let fresh = rng.bytes(800 * 1024);
     let sent = 300 * 1024;
     {

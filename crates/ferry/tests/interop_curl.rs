@@ -371,3 +371,61 @@ fn curl_without_credentials_is_refused_and_anonymous_works_when_enabled() {
     );
     assert!(!server.root().join("x").exists());
 }
+
+/// The data port announced in curl's verbose `< 227 ...` or `< 229 ...` reply line.
+fn announced_port(out: &Outcome, code: &str) -> u16 {
+    let text = out.stderr_text();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("< {code}")))
+        .unwrap_or_else(|| panic!("no {code} reply in curl's output\n{}", out.describe()));
+    if code == "227" {
+        let addr = support::raw::parse_pasv(line).unwrap_or_else(|| panic!("bad 227: {line}"));
+        assert_eq!(addr.ip().to_string(), "127.0.0.1", "227 host: {line}");
+        addr.port()
+    } else {
+        support::raw::parse_epsv(line).unwrap_or_else(|| panic!("bad 229: {line}"))
+    }
+}
+
+#[test]
+fn curl_passive_ports_stay_in_the_configured_range() {
+    let server = Server::builder()
+        .args(&[
+            "--passive-ports",
+            "47100-47149",
+            "--public-host",
+            "127.0.0.1",
+        ])
+        .start();
+    seed_root(&server);
+    for i in 0..3 {
+        let mut cmd = curl();
+        cmd.arg("--disable-epsv").arg(server.url("/"));
+        let out = run_curl(&server, cmd);
+        assert_listing(&out, "PASV in a port range");
+        let port = announced_port(&out, "227");
+        assert!((47100..=47149).contains(&port), "PASV #{i} port {port}");
+
+        let mut cmd = curl();
+        cmd.arg(server.url("/"));
+        let out = run_curl(&server, cmd);
+        let port = announced_port(&out, "229");
+        assert!((47100..=47149).contains(&port), "EPSV #{i} port {port}");
+    }
+}
+
+#[test]
+fn curl_anonymous_read_write_accepts_ftp_and_anonymous_users() {
+    let server = Server::builder().anonymous("rw").start();
+    write_file(&server.local(), "anon.txt", b"anon upload\n");
+    for user in ["anonymous:guest@example.invalid", "ftp:x"] {
+        let mut cmd = support::program("curl");
+        cmd.args(["-q", "-sS", "--max-time", "30", "--user", user, "-T"])
+            .arg(server.local().join("anon.txt"))
+            .arg(server.url(&format!("/{}.txt", &user[..3])));
+        run_curl(&server, cmd);
+    }
+    assert!(server.root().join("ano.txt").is_file());
+    assert!(server.root().join("ftp.txt").is_file());
+}

@@ -670,3 +670,78 @@ fn interrupted_new_upload_can_be_resumed_with_appe() {
     );
     c.expect("QUIT", &[221]);
 }
+
+#[test]
+fn read_only_accounts_cannot_write() {
+    let server = Server::builder()
+        .user("alice:secret:rw")
+        .user("bob:bobpw:ro")
+        .start();
+    write_file(&server.root(), "f.txt", b"f\n");
+    write_file(&server.root(), "d/g.txt", b"g\n");
+    let mut c = Control::login(server.addr(), "bob", "bobpw");
+    c.expect("TYPE I", &[200]);
+    assert_eq!(retr(&mut c, "f.txt").expect("RETR as ro"), b"f\n");
+    for cmd in [
+        "MKD new",
+        "RMD d",
+        "DELE f.txt",
+        "RNFR f.txt",
+        "MFMT 20200101000000 f.txt",
+        "SITE CHMOD 777 f.txt",
+    ] {
+        let r = c.cmd(cmd);
+        assert!(
+            [450, 550, 553, 532, 502, 504].contains(&r.code),
+            "read-only {cmd} -> {r}"
+        );
+    }
+    for verb in ["STOR", "APPE", "STOU"] {
+        let addr = c.pasv();
+        let data = data_connect(addr);
+        let r = c.cmd(&format!("{verb} f.txt").replace("STOU f.txt", "STOU"));
+        drop(data);
+        assert!(
+            [450, 550, 553, 532].contains(&r.code),
+            "read-only {verb} -> {r}"
+        );
+    }
+    c.expect("NOOP", &[200]);
+    assert_eq!(
+        std::fs::read(server.root().join("f.txt")).expect("f"),
+        b"f\n"
+    );
+    let mut entries = root_entries(&server);
+    entries.sort();
+    assert_eq!(entries, ["d", "f.txt"], "a read-only user changed the root");
+}
+
+#[test]
+fn idle_and_stalled_control_connections_are_closed() {
+    let server = Server::builder()
+        .args(&["--idle-timeout", "2", "--data-timeout", "2"])
+        .start();
+    // Silent after the greeting.
+    let mut idle = Control::connect(server.addr());
+    // Half a line, never finished (slowloris).
+    let mut stalled = Control::connect(server.addr());
+    stalled.send_raw(b"USER ali").expect("send");
+    // Logged in, then silent.
+    let mut logged = login(&server);
+    let started = Instant::now();
+    for (name, c) in [
+        ("idle", &mut idle),
+        ("stalled", &mut stalled),
+        ("logged-in", &mut logged),
+    ] {
+        assert!(
+            c.is_closed_within(Duration::from_secs(10)),
+            "{name} connection still open {:?} after start (idle timeout 2 s)\n{}",
+            started.elapsed(),
+            c.transcript
+        );
+    }
+    // The server goes on serving.
+    let mut c = login(&server);
+    c.expect("NOOP", &[200]);
+}

@@ -35,12 +35,13 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// A HOME directory private to this test process, so no user configuration
-/// (`~/.curlrc`, `~/.lftprc`, `~/.wgetrc`, rclone config, netrc) changes what a tool does.
+/// A HOME directory private to the test suite (under cargo's `target/tmp`), so no user
+/// configuration (`~/.curlrc`, `~/.lftprc`, `~/.wgetrc`, rclone config, netrc) changes what a
+/// tool does.
 fn private_home() -> &'static Path {
     static HOME: OnceLock<PathBuf> = OnceLock::new();
     HOME.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("ferry-interop-home-{}", std::process::id()));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ferry-interop-home");
         std::fs::create_dir_all(&dir).expect("create private HOME for external programs");
         dir
     })

@@ -406,6 +406,12 @@ impl Conn {
         self.writer.write_all(bytes).await
     }
 
+    fn quit_queued(&self) -> bool {
+        self.queued.iter().any(
+            |ev| matches!(ev, LineEvent::Line(l) if matches!(Command::parse(l), Ok(Command::Quit))),
+        )
+    }
+
     /// Runs a transfer while still reading the control connection.
     async fn run_transfer(
         &mut self,
@@ -448,9 +454,10 @@ impl Conn {
             }
         };
         let (prepared, stream) = match self.race_control(phase1, &progress, req).await? {
-            None => return Ok((TransferOutcome::Aborted, None)),
-            Some(Err(outcome)) => return Ok((outcome, None)),
-            Some(Ok(v)) => v,
+            Raced::Aborted => return Ok((TransferOutcome::Aborted, None)),
+            Raced::ControlLost => return Ok((control_lost(), None)),
+            Raced::Done(Err(outcome)) => return Ok((outcome, None)),
+            Raced::Done(Ok(v)) => v,
         };
         drop(passive);
         let _ = stream.set_nodelay(true);
@@ -483,30 +490,39 @@ impl Conn {
         };
         let phase2 = transfer::run(prepared, stream, opts);
         match self.race_control(phase2, &progress, req).await? {
-            None => Ok((TransferOutcome::Aborted, name)),
-            Some(outcome) => Ok((outcome, name)),
+            Raced::Aborted => Ok((TransferOutcome::Aborted, name)),
+            Raced::ControlLost => Ok((control_lost(), name)),
+            Raced::Done(outcome) => Ok((outcome, name)),
         }
     }
 
-    /// Runs `fut` while reading the control connection. Returns `None` when the client sent
-    /// ABOR (the future is dropped, which closes the data connection and aborts uploads).
+    /// Runs `fut` while reading the control connection. When the client sends ABOR, or its
+    /// control connection closes during an upload, `fut` is dropped, which closes the data
+    /// connection and aborts an upload (the storage sink's abort rules apply).
     async fn race_control<F: Future>(
         &mut self,
         fut: F,
         progress: &AtomicU64,
         req: &TransferRequest,
-    ) -> io::Result<Option<F::Output>> {
+    ) -> io::Result<Raced<F::Output>> {
         tokio::pin!(fut);
         loop {
             let can_read = !self.reader.eof && self.queued.len() < MAX_QUEUED_LINES;
             tokio::select! {
-                out = &mut fut => return Ok(Some(out)),
+                out = &mut fut => return Ok(Raced::Done(out)),
                 ev = self.reader.next(), if can_read => {
                     let ev = match ev {
                         Ok(Some(ev)) => ev,
-                        // The control connection ended: let the transfer finish alone.
                         Ok(None) | Err(_) => {
                             self.reader.eof = true;
+                            // The client vanished. An upload must not be taken as complete
+                            // when its data connection later ends: end it now, so a file it
+                            // would replace stays intact. After a QUIT the client meant to
+                            // let the transfer finish, so it goes on.
+                            if req.kind.is_upload() && !self.quit_queued() {
+                                info!(peer = %self.peer, "control connection lost during an upload");
+                                return Ok(Raced::ControlLost);
+                            }
                             continue;
                         }
                     };
@@ -517,7 +533,7 @@ impl Conn {
                     match cmd {
                         Some(Command::Abor) => {
                             info!(peer = %self.peer, "transfer aborted by the client");
-                            return Ok(None);
+                            return Ok(Raced::Aborted);
                         }
                         Some(Command::Stat(None)) => {
                             let what = describe(req, progress.load(Ordering::Relaxed));
@@ -530,6 +546,20 @@ impl Conn {
             }
         }
     }
+}
+
+/// How a transfer raced against the control connection ended.
+enum Raced<T> {
+    /// The transfer finished (well or not).
+    Done(T),
+    /// The client sent ABOR.
+    Aborted,
+    /// The control connection closed during an upload.
+    ControlLost,
+}
+
+fn control_lost() -> TransferOutcome {
+    TransferOutcome::ConnectionLost("control connection closed".to_string())
 }
 
 fn describe(req: &TransferRequest, bytes: u64) -> String {

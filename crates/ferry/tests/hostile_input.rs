@@ -5,8 +5,10 @@
 //!
 //! Every socket has a read timeout; every loop is bounded. No test ever makes the server
 //! connect to a non-loopback address: foreign-address PORT/EPRT commands are only sent after
-//! the server proved it refuses a loopback address other than the control peer (127.0.0.2),
-//! and the assertions are on reply codes only.
+//! the server proved it refuses a loopback address other than the control peer (a control
+//! connection from 127.0.0.2 naming a trap on 127.0.0.1), and the assertions are on reply
+//! codes only. Every listener in these tests binds 127.0.0.1; 127.0.0.2 is only ever a
+//! client's source address.
 
 mod support;
 
@@ -351,26 +353,43 @@ fn port_and_eprt_to_other_hosts_or_low_ports_are_refused_before_connecting() {
     write_file(&server.root(), "f.txt", b"f\n");
     let mut c = login(&server);
 
-    // First prove, with a loopback address that is not the control peer, that the server
-    // refuses the command and does not connect.
-    let trap = TcpListener::bind("127.0.0.2:0").expect("bind 127.0.0.2");
-    trap.set_nonblocking(true).expect("nonblocking");
-    let tport = trap.local_addr().expect("addr").port();
-    let r = c.cmd(&format!("PORT 127,0,0,2,{},{}", tport >> 8, tport & 0xff));
-    assert!(
-        REFUSED.contains(&r.code),
-        "PORT to 127.0.0.2 (not the control peer) -> {r}; must be refused"
-    );
-    assert!(
-        !got_connection(&trap, Duration::from_millis(500)),
-        "the server connected to 127.0.0.2 after PORT"
-    );
-    let r = c.cmd(&format!("EPRT |1|127.0.0.2|{tport}|"));
-    assert!(REFUSED.contains(&r.code), "EPRT to 127.0.0.2 -> {r}");
-    assert!(
-        !got_connection(&trap, Duration::from_millis(500)),
-        "the server connected to 127.0.0.2 after EPRT"
-    );
+    // First prove, with the control connection coming from 127.0.0.2 and a trap listening
+    // on 127.0.0.1, that the server refuses a PORT/EPRT naming an address other than the
+    // control peer, and does not connect to it.
+    {
+        let source: std::net::IpAddr = "127.0.0.2".parse().expect("ip");
+        let mut other = Control::connect_from(source, server.addr());
+        other.expect(&format!("USER {USER}"), &[331]);
+        other.expect(&format!("PASS {PASS}"), &[230]);
+        let trap = TcpListener::bind("127.0.0.1:0").expect("bind trap");
+        trap.set_nonblocking(true).expect("nonblocking");
+        let tport = trap.local_addr().expect("addr").port();
+        let r = other.cmd(&format!("PORT 127,0,0,1,{},{}", tport >> 8, tport & 0xff));
+        assert!(
+            REFUSED.contains(&r.code),
+            "PORT to 127.0.0.1 from a control peer at 127.0.0.2 -> {r}; must be refused"
+        );
+        assert!(
+            !got_connection(&trap, Duration::from_millis(500)),
+            "the server connected to the trap after PORT"
+        );
+        let r = other.cmd(&format!("EPRT |1|127.0.0.1|{tport}|"));
+        assert!(
+            REFUSED.contains(&r.code),
+            "EPRT to a non-peer address -> {r}"
+        );
+        assert!(
+            !got_connection(&trap, Duration::from_millis(500)),
+            "the server connected to the trap after EPRT"
+        );
+        // Even if a transfer is asked for now, nothing reaches the trap.
+        let r = other.cmd("RETR f.txt");
+        assert!(r.code >= 400, "RETR without an accepted PORT -> {r}");
+        assert!(
+            !got_connection(&trap, Duration::from_millis(500)),
+            "the server connected to the trap after RETR"
+        );
+    }
 
     // Now the classic bounce targets: reply codes only (never followed by a transfer).
     for cmd in [

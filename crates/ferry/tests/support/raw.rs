@@ -57,6 +57,16 @@ impl Control {
     pub fn connect(addr: SocketAddr) -> Control {
         let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
             .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        Control::from_stream(stream)
+    }
+
+    /// Connect from the loopback address `source` (e.g. 127.0.0.2, a client address only:
+    /// nothing listens there) and read the 220 greeting.
+    pub fn connect_from(source: IpAddr, addr: SocketAddr) -> Control {
+        Control::from_stream(connect_from(source, addr))
+    }
+
+    fn from_stream(stream: TcpStream) -> Control {
         stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
         stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
         let writer = stream.try_clone().expect("clone stream");
@@ -267,6 +277,23 @@ pub fn parse_epsv(text: &str) -> Option<u16> {
     let start = text.find("(|||")? + 4;
     let end = text[start..].find('|')? + start;
     text[start..end].parse().ok()
+}
+
+/// A TCP connection to `addr` from the local address `source` (port chosen by the OS).
+pub fn connect_from(source: IpAddr, addr: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .expect("socket");
+    socket
+        .bind(&SocketAddr::new(source, 0).into())
+        .unwrap_or_else(|e| panic!("bind client socket to {source}: {e}"));
+    socket
+        .connect_timeout(&addr.into(), IO_TIMEOUT)
+        .unwrap_or_else(|e| panic!("connect from {source} to {addr}: {e}"));
+    socket.into()
 }
 
 /// Open a data connection to `addr`.

@@ -1,0 +1,295 @@
+//! In-process server tests on port 0: the driver's own guarantees (passive port reuse,
+//! shutdown, ABOR as urgent data), with a scripted raw client.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_proto::Password;
+use ferry_server::{Server, ServerConfig};
+use ferry_storage::local::LocalFsFactory;
+use ferry_storage::users::{AnonymousMode, UserDb};
+use ferry_storage::Access;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::time::timeout;
+
+const STEP: Duration = Duration::from_secs(10);
+
+struct Running {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn start(root: &Path, tweak: impl FnOnce(&mut ServerConfig)) -> Running {
+    let mut users = UserDb::new(root.to_path_buf(), AnonymousMode::Off);
+    users
+        .add_user("alice", &Password::new("secret"), None, Access::ReadWrite)
+        .expect("add user");
+    let mut config = ServerConfig::new(Arc::new(users), Arc::new(LocalFsFactory::new()));
+    config.listen = vec!["127.0.0.1:0".parse().expect("addr")];
+    config.data_timeout = Duration::from_secs(5);
+    tweak(&mut config);
+    let server = Server::bind(config).await.expect("bind");
+    let addr = server.local_addrs()[0];
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        server
+            .run(async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("run");
+    });
+    Running {
+        addr,
+        stop: Some(tx),
+        task,
+    }
+}
+
+struct Client {
+    rd: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    wr: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> Client {
+        let s = timeout(STEP, TcpStream::connect(addr))
+            .await
+            .expect("in time")
+            .expect("connect");
+        let (rd, wr) = s.into_split();
+        let mut c = Client {
+            rd: BufReader::new(rd),
+            wr,
+        };
+        assert_eq!(c.reply().await.0, 220);
+        c
+    }
+
+    async fn login(addr: SocketAddr) -> Client {
+        let mut c = Client::connect(addr).await;
+        assert_eq!(c.cmd("USER alice").await.0, 331);
+        assert_eq!(c.cmd("PASS secret").await.0, 230);
+        c
+    }
+
+    /// Reads one (possibly multi-line) reply: code and last line.
+    async fn reply(&mut self) -> (u16, String) {
+        let mut first: Option<String> = None;
+        for _ in 0..1000 {
+            let mut line = String::new();
+            let n = timeout(STEP, self.rd.read_line(&mut line))
+                .await
+                .expect("reply in time")
+                .expect("read");
+            assert!(n > 0, "connection closed while waiting for a reply");
+            let code = first.get_or_insert_with(|| line[..3].to_string()).clone();
+            if line.len() >= 4 && line.starts_with(&code) && &line[3..4] == " " {
+                return (code.parse().expect("code"), line.trim_end().to_string());
+            }
+        }
+        panic!("reply too long");
+    }
+
+    async fn cmd(&mut self, line: &str) -> (u16, String) {
+        self.wr
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .expect("send");
+        self.reply().await
+    }
+
+    async fn epsv_port(&mut self) -> u16 {
+        let (code, text) = self.cmd("EPSV").await;
+        assert_eq!(code, 229, "{text}");
+        let inner = text.split("(|||").nth(1).expect("port");
+        inner
+            .trim_end_matches(|c| c == ')' || c == '|')
+            .parse()
+            .expect("port number")
+    }
+
+    /// True when the server closes the connection within `wait`.
+    async fn closed_within(&mut self, wait: Duration) -> bool {
+        let mut buf = String::new();
+        matches!(timeout(wait, self.rd.read_line(&mut buf)).await, Ok(Ok(0)))
+    }
+}
+
+#[tokio::test]
+async fn repeated_pasv_reuses_a_small_port_range_without_leaking() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("f.txt"), b"hello\n").expect("write");
+    // Two ports only: any leaked listener would exhaust the range within a few rounds.
+    let server = start(dir.path(), |c| c.passive_ports = Some(24200..=24201)).await;
+    let mut c = Client::login(server.addr).await;
+    let mut previous = None;
+    for round in 0..200 {
+        let port = c.epsv_port().await;
+        assert!(
+            (24200..=24201).contains(&port),
+            "round {round}: port {port}"
+        );
+        if let Some(old) = previous {
+            if old != port {
+                // The replaced listener is closed: nobody may connect to it.
+                let r = TcpStream::connect(("127.0.0.1", old)).await;
+                assert!(
+                    r.is_err(),
+                    "round {round}: old passive port {old} still listening"
+                );
+            }
+        }
+        previous = Some(port);
+    }
+    // And the last one still works for a transfer.
+    let port = previous.expect("a port");
+    let mut data = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("data connect");
+    assert_eq!(c.cmd("TYPE I").await.0, 200);
+    assert_eq!(c.cmd("RETR f.txt").await.0, 150);
+    let mut got = Vec::new();
+    timeout(STEP, data.read_to_end(&mut got))
+        .await
+        .expect("in time")
+        .expect("read");
+    assert_eq!(got, b"hello\n");
+    assert_eq!(c.reply().await.0, 226);
+    // After the transfer the listener is gone too.
+    assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err());
+    // Many sessions each asking for PASV and quitting leave the range free as well.
+    for _ in 0..20 {
+        let mut s = Client::login(server.addr).await;
+        s.epsv_port().await;
+        assert_eq!(s.cmd("QUIT").await.0, 221);
+    }
+    let port = c.epsv_port().await;
+    assert!((24200..=24201).contains(&port));
+    stop(server).await;
+}
+
+#[tokio::test]
+async fn shutdown_says_421_to_idle_sessions_and_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = start(dir.path(), |_| {}).await;
+    let mut idle = Client::login(server.addr).await;
+    let mut fresh = Client::connect(server.addr).await;
+    let _ = server.stop.take().expect("stop").send(());
+    assert_eq!(idle.reply().await.0, 421);
+    assert_eq!(fresh.reply().await.0, 421);
+    assert!(idle.closed_within(STEP).await);
+    timeout(STEP, server.task)
+        .await
+        .expect("server stops in time")
+        .expect("join");
+    assert!(
+        TcpStream::connect(server.addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_running_upload_finish() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = start(dir.path(), |c| c.shutdown_grace = Duration::from_secs(10)).await;
+    let mut c = Client::login(server.addr).await;
+    assert_eq!(c.cmd("TYPE I").await.0, 200);
+    let port = c.epsv_port().await;
+    let mut data = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("data connect");
+    assert_eq!(c.cmd("STOR up.bin").await.0, 150);
+    let chunk = vec![7u8; 64 * 1024];
+    data.write_all(&chunk).await.expect("write");
+    // The server is told to stop mid-upload; the upload goes on.
+    let _ = server.stop.take().expect("stop").send(());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..15 {
+        data.write_all(&chunk)
+            .await
+            .expect("write after shutdown began");
+    }
+    data.shutdown().await.expect("shutdown");
+    drop(data);
+    assert_eq!(c.reply().await.0, 226);
+    let (code, _) = c.cmd("QUIT").await;
+    assert!(code == 221 || code == 421, "QUIT after shutdown -> {code}");
+    timeout(STEP, server.task)
+        .await
+        .expect("server stops in time")
+        .expect("join");
+    let stored = std::fs::read(dir.path().join("up.bin")).expect("stored");
+    assert_eq!(stored.len(), 16 * 64 * 1024);
+}
+
+#[tokio::test]
+async fn abor_sent_as_urgent_data_is_seen_at_once() {
+    // Regression: Linux ends a read at the urgent mark, so "ABOR\r" arrived without its "\n"
+    // and tokio then waited for more data that never came (Python ftplib's abort()).
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("big.bin"), vec![1u8; 32 << 20]).expect("write");
+    let server = start(dir.path(), |_| {}).await;
+    let ctrl = TcpStream::connect(server.addr).await.expect("connect");
+    let std_ctrl = ctrl.into_std().expect("std");
+    std_ctrl.set_nonblocking(false).expect("blocking");
+    std_ctrl.set_read_timeout(Some(STEP)).expect("timeout");
+    let t = tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, Read, Write};
+        let mut reader = std::io::BufReader::new(std_ctrl.try_clone().expect("clone"));
+        let mut w = std_ctrl;
+        let mut line = String::new();
+        let mut next = |reader: &mut std::io::BufReader<std::net::TcpStream>| {
+            line.clear();
+            reader.read_line(&mut line).expect("reply");
+            line.clone()
+        };
+        assert!(next(&mut reader).starts_with("220"));
+        w.write_all(b"USER alice\r\nPASS secret\r\nTYPE I\r\nEPSV\r\n")
+            .expect("send");
+        assert!(next(&mut reader).starts_with("331"));
+        assert!(next(&mut reader).starts_with("230"));
+        assert!(next(&mut reader).starts_with("200"));
+        let epsv = next(&mut reader);
+        let port: u16 = epsv
+            .split("(|||")
+            .nth(1)
+            .and_then(|s| s.split('|').next())
+            .and_then(|p| p.parse().ok())
+            .expect("epsv port");
+        let mut data = std::net::TcpStream::connect(("127.0.0.1", port)).expect("data");
+        w.write_all(b"RETR big.bin\r\n").expect("send");
+        assert!(next(&mut reader).starts_with("150"));
+        let mut buf = [0u8; 4096];
+        data.read_exact(&mut buf).expect("some data");
+        // Like ftplib: the whole line as urgent data, so the final "\n" is the urgent byte.
+        let sent = socket2::SockRef::from(&w)
+            .send_out_of_band(b"ABOR\r\n")
+            .expect("send oob");
+        assert_eq!(sent, 6);
+        let first = next(&mut reader);
+        assert!(first.starts_with("426"), "after ABOR: {first}");
+        let second = next(&mut reader);
+        assert!(second.starts_with("226"), "after 426: {second}");
+    });
+    timeout(Duration::from_secs(30), t)
+        .await
+        .expect("in time")
+        .expect("client");
+    stop(server).await;
+}
+
+async fn stop(mut server: Running) {
+    if let Some(tx) = server.stop.take() {
+        let _ = tx.send(());
+    }
+    timeout(STEP, server.task)
+        .await
+        .expect("server stops in time")
+        .expect("join");
+}

@@ -109,7 +109,7 @@ impl Client {
         assert_eq!(code, 229, "{text}");
         let inner = text.split("(|||").nth(1).expect("port");
         inner
-            .trim_end_matches(|c| c == ')' || c == '|')
+            .trim_end_matches([')', '|'])
             .parse()
             .expect("port number")
     }

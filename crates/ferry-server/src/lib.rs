@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_proto::server::SessionConfig;
+pub use ferry_proto::server::TlsPolicy;
 use ferry_storage::{Authenticator, StorageFactory};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
@@ -38,6 +39,7 @@ use tracing::{info, warn};
 
 mod conn;
 mod data;
+pub mod tls;
 mod transfer;
 
 /// Everything the server needs, already validated.
@@ -64,6 +66,29 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Unknown or failed commands tolerated before login before the server hangs up.
     pub max_bad_commands_before_login: u32,
+    /// TLS certificates and configurations; `None` disables FTPS.
+    pub tls: Option<Arc<tls::TlsContext>>,
+    /// FTPS policy (`available` is forced to `tls.is_some()`).
+    pub tls_policy: TlsPolicy,
+    /// Implicit-FTPS listen addresses (TLS before the greeting, conventionally port 990).
+    pub implicit_listen: Vec<SocketAddr>,
+    /// Whether data connections must resume the control connection's TLS session.
+    pub session_reuse: SessionReuse,
+}
+
+/// Whether a TLS data connection must resume the control connection's TLS session
+/// (RFC 4217 §10: proof that the data connection comes from the same client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionReuse {
+    /// Resumption is not offered on data connections (every data connection does a full
+    /// handshake).
+    Off,
+    /// Resumption is offered and accepted, not required (works with every client).
+    #[default]
+    Accept,
+    /// A data connection must resume the control connection's session; others are refused
+    /// with a reply that says so.
+    Require,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -94,6 +119,10 @@ impl ServerConfig {
             data_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             max_bad_commands_before_login: 50,
+            tls: None,
+            tls_policy: TlsPolicy::default(),
+            implicit_listen: Vec::new(),
+            session_reuse: SessionReuse::default(),
         }
     }
 }
@@ -115,6 +144,7 @@ pub enum ServerError {
 /// A bound server, ready to run.
 pub struct Server {
     listeners: Vec<TcpListener>,
+    implicit: Vec<TcpListener>,
     config: ServerConfig,
 }
 
@@ -141,7 +171,24 @@ impl Server {
             let l = bind_control(addr).map_err(|source| ServerError::Bind { addr, source })?;
             listeners.push(l);
         }
-        Ok(Server { listeners, config })
+        let mut implicit = Vec::with_capacity(config.implicit_listen.len());
+        for &addr in &config.implicit_listen {
+            let l = bind_control(addr).map_err(|source| ServerError::Bind { addr, source })?;
+            implicit.push(l);
+        }
+        Ok(Server {
+            listeners,
+            implicit,
+            config,
+        })
+    }
+
+    /// The implicit-FTPS addresses actually bound.
+    pub fn implicit_addrs(&self) -> Vec<SocketAddr> {
+        self.implicit
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
     }
 
     /// The addresses actually bound (with the real port when 0 was asked for).
@@ -169,6 +216,10 @@ impl Server {
             anonymous_enabled: self.config.authenticator.is_anonymous("anonymous"),
             max_bad_commands_before_login: self.config.max_bad_commands_before_login,
             pasv_address,
+            tls: TlsPolicy {
+                available: self.config.tls.is_some(),
+                ..self.config.tls_policy
+            },
         };
         let grace = self.config.shutdown_grace;
         let shared = Arc::new(conn::Shared {

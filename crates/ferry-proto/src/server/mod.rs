@@ -32,6 +32,22 @@ use crate::listing::{format_mdtm, EntryInfo, EntryKind, Fact};
 use crate::path::{quote_257, PathError, VirtualPath};
 use crate::reply::Reply;
 
+/// TLS policy of a session (RFC 4217).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TlsPolicy {
+    /// TLS can be negotiated (AUTH TLS): FEAT then lists AUTH TLS, PBSZ and PROT.
+    pub available: bool,
+    /// Password logins need a TLS-protected control connection first.
+    pub required_for_login: bool,
+    /// Anonymous logins are exempt from `required_for_login`.
+    pub anonymous_exempt: bool,
+    /// Data transfers need `PROT P` (for every login that used TLS, and for every login at
+    /// all when combined with `required_for_login`).
+    pub require_data_protection: bool,
+    /// CCC (clear the control channel after login) is allowed.
+    pub allow_ccc: bool,
+}
+
 /// Settings that shape a session's behaviour.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -45,6 +61,8 @@ pub struct SessionConfig {
     /// IPv4 address to advertise in PASV replies instead of the control connection's local
     /// address.
     pub pasv_address: Option<std::net::Ipv4Addr>,
+    /// FTPS policy.
+    pub tls: TlsPolicy,
 }
 
 impl Default for SessionConfig {
@@ -54,6 +72,7 @@ impl Default for SessionConfig {
             anonymous_enabled: false,
             max_bad_commands_before_login: 50,
             pasv_address: None,
+            tls: TlsPolicy::default(),
         }
     }
 }

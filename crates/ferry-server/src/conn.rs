@@ -21,14 +21,15 @@ use ferry_proto::server::{
 };
 use ferry_proto::{Command, Reply};
 use ferry_storage::{Access, Storage};
-use tokio::io::{AsyncWriteExt, Interest};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
+use crate::stream::{self, ControlRead, ControlWrite, DataStream};
 use crate::transfer::{self, MlsxOptions, RunOptions};
-use crate::{data, ServerConfig};
+use crate::{data, ServerConfig, SessionReuse};
 
 /// Control lines queued while a transfer runs; beyond this the server stops reading the
 /// control connection until the transfer ends.
@@ -38,7 +39,7 @@ const CONTROL_BUF: usize = 4096;
 
 /// Reads decoded control lines. Cancel-safe: a read interrupted by `select!` loses nothing.
 struct ControlReader {
-    rd: OwnedReadHalf,
+    rd: ControlRead,
     decoder: LineDecoder,
     buf: Box<[u8]>,
     start: usize,
@@ -47,7 +48,7 @@ struct ControlReader {
 }
 
 impl ControlReader {
-    fn new(rd: OwnedReadHalf) -> Self {
+    fn new(rd: ControlRead) -> Self {
         ControlReader {
             rd,
             decoder: LineDecoder::new(),
@@ -58,28 +59,12 @@ impl ControlReader {
         }
     }
 
-    /// One read from the socket.
-    ///
-    /// Not `AsyncRead::read`: tokio treats a short read as "socket drained" and waits for the
-    /// next readiness edge, but Linux ends a read early at a TCP urgent mark (ftplib sends
-    /// `ABOR\r\n` with MSG_OOB), so the rest of that line would wait for the client's next
-    /// packet. Here readiness is only cleared by a real `EAGAIN`.
-    async fn read_some(&mut self) -> io::Result<usize> {
-        let stream: &TcpStream = self.rd.as_ref();
-        loop {
-            stream.readable().await?;
-            let r = stream.try_io(Interest::READABLE, || {
-                rustix::net::recv(stream, &mut self.buf[..], rustix::net::RecvFlags::DONTWAIT)
-                    .map(|(n, _)| n)
-                    .map_err(io::Error::from)
-            });
-            match r {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
+    /// Forgets everything read but not yet handled (cleartext sent after AUTH TLS must
+    /// never be executed: STARTTLS command injection).
+    fn discard_buffered(&mut self) {
+        self.start = 0;
+        self.end = 0;
+        self.decoder = LineDecoder::new();
     }
 
     /// The next line event; `None` at end of stream.
@@ -101,7 +86,7 @@ impl ControlReader {
             if self.eof {
                 return Ok(None);
             }
-            let n = self.read_some().await?;
+            let n = self.rd.read_some(&mut self.buf).await?;
             if n == 0 {
                 self.eof = true;
                 return Ok(None);
@@ -123,7 +108,9 @@ struct Conn {
     shared: Arc<Shared>,
     session: Session,
     reader: ControlReader,
-    writer: OwnedWriteHalf,
+    writer: ControlWrite,
+    /// Resumption data of this control connection's TLS session (see `stream::reuse_refusal`).
+    tls_tokens: Vec<Vec<u8>>,
     peer: SocketAddr,
     local: SocketAddr,
     storage: Option<Arc<dyn Storage>>,
@@ -138,6 +125,7 @@ struct Conn {
 pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
+    implicit_tls: bool,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -153,13 +141,34 @@ pub(crate) async fn serve(
     if let Err(e) = socket2::SockRef::from(&stream).set_out_of_band_inline(true) {
         debug!(error = %e, "SO_OOBINLINE not set");
     }
-    let (rd, wr) = stream.into_split();
-    let session = Session::new(shared.session.clone(), peer.ip(), local.ip());
+    let mut tls_tokens = Vec::new();
+    let (rd, wr) = if implicit_tls {
+        // Implicit FTPS: TLS before the greeting.
+        let Some(ctx) = shared.config.tls.clone() else {
+            return;
+        };
+        let wait = shared.config.data_timeout;
+        match stream::accept_control(stream, ctx.control_config(), wait, &mut tls_tokens).await {
+            Ok(tls) => stream::split_tls(tls),
+            Err(e) => {
+                info!(%peer, error = %e, "implicit TLS handshake failed");
+                return;
+            }
+        }
+    } else {
+        let (r, w) = stream.into_split();
+        (ControlRead::Plain(r), ControlWrite::Plain(w))
+    };
+    let mut session = Session::new(shared.session.clone(), peer.ip(), local.ip());
+    if implicit_tls {
+        session.tls_established();
+    }
     let mut conn = Conn {
         shared,
         session,
         reader: ControlReader::new(rd),
         writer: wr,
+        tls_tokens,
         peer,
         local,
         storage: None,
@@ -168,7 +177,7 @@ pub(crate) async fn serve(
         closing: false,
         download_just_ended: false,
     };
-    info!(%peer, "session opened");
+    info!(%peer, implicit_tls, "session opened");
     let greeting = conn.session.greeting();
     if conn.send(&greeting).await.is_err() {
         return;
@@ -185,7 +194,11 @@ impl Conn {
     async fn send(&mut self, reply: &Reply) -> io::Result<()> {
         let bytes = reply.encode();
         let stall = self.shared.config.data_timeout.max(Duration::from_secs(10));
-        match tokio::time::timeout(stall, self.writer.write_all(&bytes)).await {
+        let write = async {
+            self.writer.write_all(&bytes).await?;
+            self.writer.flush().await
+        };
+        match tokio::time::timeout(stall, write).await {
             Ok(r) => r,
             Err(_) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -267,6 +280,7 @@ impl Conn {
                                 Some(LoginGrant {
                                     user: account.name.clone(),
                                     read_only: account.access == Access::ReadOnly,
+                                    anonymous: account.anonymous,
                                 })
                             }
                             Err(e) => {
@@ -280,6 +294,14 @@ impl Conn {
                         }
                     };
                     self.session.on_auth(grant)
+                }
+                Action::StartTls => {
+                    let ok = self.start_tls().await;
+                    self.session.on_tls(ok)
+                }
+                Action::EndTls => {
+                    self.end_tls().await?;
+                    Vec::new()
                 }
                 Action::LoggedIn(_) => Vec::new(),
                 Action::LoggedOut => {
@@ -329,6 +351,64 @@ impl Conn {
             todo.extend(more);
         }
         Ok(())
+    }
+
+    /// AUTH TLS: the handshake on the control connection. Anything the client sent after
+    /// the AUTH line in cleartext is dropped first.
+    async fn start_tls(&mut self) -> bool {
+        let Some(ctx) = self.shared.config.tls.clone() else {
+            return false;
+        };
+        if self.reader.start < self.reader.end || !self.queued.is_empty() {
+            warn!(peer = %self.peer, "cleartext sent after AUTH TLS discarded (command injection attempt?)");
+        }
+        self.reader.discard_buffered();
+        self.queued.clear();
+        let rd = std::mem::replace(&mut self.reader.rd, ControlRead::Gone);
+        let wr = std::mem::replace(&mut self.writer, ControlWrite::Gone);
+        let wait = self.shared.config.data_timeout;
+        match stream::upgrade(rd, wr, ctx.control_config(), wait, &mut self.tls_tokens).await {
+            Ok((rd, wr)) => {
+                self.reader.rd = rd;
+                self.writer = wr;
+                info!(peer = %self.peer, "control connection secured with TLS");
+                true
+            }
+            Err(e) => {
+                info!(peer = %self.peer, error = %e, "TLS handshake on the control connection failed");
+                self.closing = true;
+                false
+            }
+        }
+    }
+
+    /// CCC: back to cleartext on the control connection.
+    async fn end_tls(&mut self) -> io::Result<()> {
+        let rd = std::mem::replace(&mut self.reader.rd, ControlRead::Gone);
+        let wr = std::mem::replace(&mut self.writer, ControlWrite::Gone);
+        let wait = self.shared.config.data_timeout;
+        match stream::downgrade(rd, wr, wait).await {
+            Ok((rd, wr)) => {
+                self.reader.rd = rd;
+                self.writer = wr;
+                info!(peer = %self.peer, "control connection back in cleartext (CCC)");
+                Ok(())
+            }
+            Err(e) => {
+                self.closing = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// The rustls configuration for a protected data connection under the reuse policy.
+    fn data_tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
+        let ctx = self.shared.config.tls.as_ref()?;
+        let config = ctx.data_config();
+        Some(match self.shared.config.session_reuse {
+            SessionReuse::Off => stream::without_resumption(&config),
+            SessionReuse::Accept | SessionReuse::Require => config,
+        })
     }
 
     fn storage(&self) -> Result<Arc<dyn Storage>, OpError> {
@@ -461,6 +541,19 @@ impl Conn {
         };
         drop(passive);
         let _ = stream.set_nodelay(true);
+        let tls = if req.protect {
+            match self.data_tls_config() {
+                Some(c) => Some(c),
+                None => {
+                    return Ok((
+                        TransferOutcome::DataTlsRefused("TLS is not available".into()),
+                        None,
+                    ))
+                }
+            }
+        } else {
+            None
+        };
         let name = prepared.unique_name();
         let opening = self
             .session
@@ -488,7 +581,37 @@ impl Conn {
                 facts: &facts,
             },
         };
-        let phase2 = transfer::run(prepared, stream, opts);
+        let require_reuse = self.shared.config.session_reuse == SessionReuse::Require;
+        let tokens = self.tls_tokens.clone();
+        let phase2 = async move {
+            let data = match tls {
+                None => DataStream::Plain(stream),
+                Some(config) => {
+                    let accept = TlsAcceptor::from(config).accept(stream);
+                    let tls = match tokio::time::timeout(wait, accept).await {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            return TransferOutcome::DataTlsRefused(format!(
+                                "handshake failed: {e}"
+                            ))
+                        }
+                        Err(_) => {
+                            return TransferOutcome::DataTlsRefused("handshake timed out".into())
+                        }
+                    };
+                    if require_reuse {
+                        if let Some(why) = stream::reuse_refusal(tls.get_ref().1, &tokens) {
+                            let mut tls = tls;
+                            let _ =
+                                tokio::time::timeout(Duration::from_secs(2), tls.shutdown()).await;
+                            return TransferOutcome::DataTlsRefused(why);
+                        }
+                    }
+                    DataStream::Tls(Box::new(tls))
+                }
+            };
+            transfer::run(prepared, data, opts).await
+        };
         match self.race_control(phase2, &progress, req).await? {
             Raced::Aborted => Ok((TransferOutcome::Aborted, name)),
             Raced::ControlLost => Ok((control_lost(), name)),

@@ -39,6 +39,7 @@ use tracing::{info, warn};
 
 mod conn;
 mod data;
+mod stream;
 pub mod tls;
 mod transfer;
 
@@ -228,13 +229,16 @@ impl Server {
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut accept_loops = JoinSet::new();
-        for listener in self.listeners {
-            accept_loops.spawn(accept_loop(
+        let all = self.listeners.into_iter().map(|l| (l, false));
+        for (listener, implicit_tls) in all.chain(self.implicit.into_iter().map(|l| (l, true))) {
+            let loop_ = accept_loop(
                 listener,
+                implicit_tls,
                 shared.clone(),
                 stop_rx.clone(),
                 grace,
-            ));
+            );
+            accept_loops.spawn(loop_);
         }
         shutdown.await;
         info!("shutting down: no new sessions; running transfers may finish");
@@ -246,6 +250,7 @@ impl Server {
 
 async fn accept_loop(
     listener: TcpListener,
+    implicit_tls: bool,
     shared: Arc<conn::Shared>,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
@@ -257,7 +262,7 @@ async fn accept_loop(
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    sessions.spawn(conn::serve(stream, peer, shared.clone(), stop.clone()));
+                    sessions.spawn(conn::serve(stream, peer, implicit_tls, shared.clone(), stop.clone()));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.

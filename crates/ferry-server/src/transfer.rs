@@ -26,6 +26,8 @@ use ferry_proto::VirtualPath;
 use ferry_storage::{DirLister, Metadata, ReadHandle, Storage, StorageError, WriteMode, WriteSink};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
+
+use crate::stream::DataStream;
 use tokio::time::timeout;
 
 /// Size of the buffer used for uploads and non-sendfile downloads.
@@ -200,7 +202,7 @@ pub struct MlsxOptions<'a> {
 /// Phase 2: moves the data over `stream`, then closes it.
 pub async fn run(
     prepared: Prepared,
-    mut stream: TcpStream,
+    mut stream: DataStream,
     opts: RunOptions<'_>,
 ) -> TransferOutcome {
     let result = match prepared {
@@ -265,21 +267,21 @@ async fn read_timed<R: AsyncRead + Unpin>(
 
 async fn send_file(
     handle: ReadHandle,
-    stream: &mut TcpStream,
+    stream: &mut DataStream,
     opts: &RunOptions<'_>,
 ) -> Result<u64, Failure> {
     let ReadHandle::File { file, offset, .. } = handle else {
         let e = io::Error::other("this storage's read handle is not supported");
         return Err(Failure::Storage(StorageError::Io(e)));
     };
-    if !opts.ascii {
-        match sendfile_all(&file, offset, stream, opts).await {
+    if let (false, Some(tcp)) = (opts.ascii, stream.as_plain()) {
+        match sendfile_all(&file, offset, tcp, opts).await {
             Ok(n) => return Ok(n),
             Err(SendfileError::Unsupported) => {}
             Err(SendfileError::Failed(f)) => return Err(f),
         }
     }
-    // Buffered path: TYPE A, or files sendfile cannot handle.
+    // Buffered path: TLS, TYPE A, or files sendfile cannot handle.
     let mut file = tokio::fs::File::from_std(file);
     let mut buf = vec![0u8; BUF_SIZE];
     let mut wire = Vec::with_capacity(if opts.ascii { BUF_SIZE * 2 } else { 0 });
@@ -351,7 +353,7 @@ async fn sendfile_all(
 
 async fn receive_file(
     mut sink: Box<dyn WriteSink>,
-    stream: &mut TcpStream,
+    stream: &mut DataStream,
     opts: &RunOptions<'_>,
 ) -> TransferOutcome {
     let mut buf = vec![0u8; BUF_SIZE];

@@ -84,6 +84,8 @@ pub struct LoginGrant {
     pub user: String,
     /// True when the account may not change anything.
     pub read_only: bool,
+    /// True for an anonymous login.
+    pub anonymous: bool,
 }
 
 /// A storage error reported back by the driver, already mapped to a reply code.
@@ -221,6 +223,8 @@ pub struct TransferRequest {
     pub ascii: bool,
     /// How the data connection is made.
     pub endpoint: DataEndpoint,
+    /// PROT P: the data connection is protected with TLS (the server is the TLS server).
+    pub protect: bool,
 }
 
 /// How the data connection of a transfer is made.
@@ -250,6 +254,9 @@ pub enum TransferOutcome {
     StorageFailed(OpError),
     /// The client sent ABOR while the transfer ran.
     Aborted,
+    /// The data connection's TLS handshake failed, or it did not resume the control
+    /// connection's TLS session when that is required; the text says which.
+    DataTlsRefused(String),
 }
 
 /// What the driver must do next.
@@ -283,6 +290,13 @@ pub enum Action {
     LoggedIn(LoginGrant),
     /// The session was reset (REIN or a new USER): drop the storage and account.
     LoggedOut,
+    /// Start TLS on the control connection (after AUTH TLS, once the 234 reply is sent):
+    /// discard anything the client sent after the AUTH line, do the handshake, then call
+    /// [`Session::on_tls`].
+    StartTls,
+    /// End TLS on the control connection (CCC, once the 200 reply is sent): exchange
+    /// close_notify and go on in cleartext.
+    EndTls,
     /// Close the control connection after the replies before this action are sent.
     Close,
 }
@@ -315,6 +329,7 @@ enum Pending {
     Passive { extended: bool },
     Transfer(TransferRequest),
     Stat,
+    Tls { protect_data: bool },
 }
 
 /// One control connection's protocol state. See the module docs.
@@ -332,6 +347,14 @@ pub struct Session {
     mlst_facts: Vec<Fact>,
     bad_before_login: u32,
     pending: Option<Pending>,
+    /// The control connection is protected by TLS.
+    tls: bool,
+    /// PBSZ was sent on the protected connection.
+    pbsz: bool,
+    /// PROT P is in force.
+    prot_private: bool,
+    /// The logged-in account is anonymous.
+    anonymous: bool,
 }
 
 /// The canonical form of an address for peer comparisons (IPv4-mapped IPv6 → IPv4).
@@ -347,10 +370,11 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
 
 /// Commands listed by HELP, in order.
 const HELP_VERBS: &[&str] = &[
-    "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST",
-    "MDTM", "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT",
-    "PWD", "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT", "STOR",
-    "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD", "XRMD",
+    "ABOR", "ACCT", "ALLO", "APPE", "AUTH", "CCC", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT",
+    "HELP", "LIST", "MDTM", "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS",
+    "PASV", "PBSZ", "PORT", "PROT", "PWD", "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR", "RNTO",
+    "SITE", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD",
+    "XPWD", "XRMD",
 ];
 
 /// Lines of the FEAT reply between the first and last line, without the leading space.
@@ -386,6 +410,10 @@ impl Session {
             mlst_facts: Fact::ALL.to_vec(),
             bad_before_login: 0,
             pending: None,
+            tls: false,
+            pbsz: false,
+            prot_private: false,
+            anonymous: false,
         }
     }
 
@@ -630,33 +658,44 @@ impl Session {
             }
             Command::Allo { .. } => vec![reply(202, "ALLO not needed.")],
             Command::Abor => vec![reply(225, "No transfer to abort.")],
-            Command::Auth(_) | Command::Pbsz(_) | Command::Prot(_) | Command::Ccc => {
-                vec![reply(502, "TLS is not available on this server.")]
-            }
+            Command::Auth(mech) => self.cmd_auth(&mech),
+            Command::Pbsz(_) => self.cmd_pbsz(),
+            Command::Prot(level) => vec![self.cmd_prot(level)],
+            Command::Ccc => self.cmd_ccc(),
             // Variants added to the parser later are answered here until implemented.
             #[allow(unreachable_patterns)]
             other => vec![reply(502, format!("{} not implemented.", other.verb()))],
         }
     }
 
+    /// Back to the state of a new connection, but TLS on the control connection stays as
+    /// it is (REIN does not undo AUTH; RFC 4217 §11 leaves PBSZ/PROT to be sent again).
     fn reset(&mut self) {
         let config = self.config.clone();
+        let tls = self.tls;
         *self = Session::new(config, self.peer, self.local);
+        self.tls = tls;
     }
 
     fn cmd_user(&mut self, name: String) -> Vec<Action> {
         let mut actions = Vec::new();
         if matches!(self.state, State::LoggedIn(_)) {
             // A new USER starts a new login, as REIN would.
-            let config = self.config.clone();
             let bad = self.bad_before_login;
-            *self = Session::new(config, self.peer, self.local);
+            self.reset();
             self.bad_before_login = bad;
             actions.push(Action::ClearDataSetup);
             actions.push(Action::LoggedOut);
         }
         let anonymous = self.config.anonymous_enabled
             && (name.eq_ignore_ascii_case("anonymous") || name.eq_ignore_ascii_case("ftp"));
+        let policy = self.config.tls;
+        if policy.required_for_login && !self.tls && !(anonymous && policy.anonymous_exempt) {
+            self.state = State::AwaitUser;
+            let r = Reply::new(530, "This server requires TLS: send AUTH TLS before USER.");
+            actions.extend(self.bad_command(r));
+            return actions;
+        }
         let text = if anonymous {
             "Anonymous login ok, send your e-mail address as password.".to_string()
         } else {
@@ -692,6 +731,7 @@ impl Session {
         };
         match result {
             Some(grant) => {
+                self.anonymous = grant.anonymous;
                 self.state = State::LoggedIn(Login {
                     user: grant.user.clone(),
                     read_only: grant.read_only,
@@ -854,6 +894,135 @@ impl Session {
             FsOp::Mlst(_) => "MLST failed",
         };
         reply(e.code, format!("{what}: {}.", e.message))
+    }
+
+    /// True while the control connection is protected by TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Records that the control connection is protected: after the AUTH handshake, or from
+    /// the start on an implicit-FTPS connection.
+    pub fn tls_established(&mut self) {
+        self.tls = true;
+        self.pbsz = false;
+        self.prot_private = false;
+    }
+
+    fn cmd_auth(&mut self, mech: &str) -> Vec<Action> {
+        if !self.config.tls.available {
+            return vec![reply(502, "TLS is not available on this server.")];
+        }
+        let protect_data = match mech {
+            "TLS" | "TLS-C" | "SSL" => false,
+            // RFC 4217 §19: the historic TLS-P also protects the data connections.
+            "TLS-P" => true,
+            _ => {
+                return vec![reply(
+                    504,
+                    "Security mechanism not understood; use AUTH TLS.",
+                )]
+            }
+        };
+        if self.tls {
+            return vec![reply(503, "TLS is already in use on this connection.")];
+        }
+        if matches!(self.state, State::LoggedIn(_)) {
+            return vec![reply(503, "AUTH must come before login.")];
+        }
+        // RFC 4217 §4: a login in progress starts again under TLS.
+        self.state = State::AwaitUser;
+        self.pending = Some(Pending::Tls { protect_data });
+        vec![
+            reply(
+                234,
+                format!("AUTH {mech} successful; start the TLS handshake."),
+            ),
+            Action::StartTls,
+        ]
+    }
+
+    /// Reports the result of [`Action::StartTls`]. On failure the session must end: the
+    /// connection is in an unknown state.
+    pub fn on_tls(&mut self, ok: bool) -> Vec<Action> {
+        let protect_data = match self.pending.take() {
+            Some(Pending::Tls { protect_data }) => protect_data,
+            other => {
+                self.pending = other;
+                return Vec::new();
+            }
+        };
+        if !ok {
+            return vec![Action::Close];
+        }
+        self.tls_established();
+        if protect_data {
+            self.pbsz = true;
+            self.prot_private = true;
+        }
+        Vec::new()
+    }
+
+    fn cmd_pbsz(&mut self) -> Vec<Action> {
+        if !self.tls {
+            return vec![reply(
+                503,
+                "PBSZ needs a TLS-protected control connection: send AUTH TLS first.",
+            )];
+        }
+        self.pbsz = true;
+        // RFC 4217 §9: TLS is a streaming protection mechanism, the buffer size is 0.
+        vec![reply(200, "PBSZ=0")]
+    }
+
+    fn cmd_prot(&mut self, level: char) -> Action {
+        if !self.tls {
+            return reply(
+                503,
+                "PROT needs a TLS-protected control connection: send AUTH TLS first.",
+            );
+        }
+        if !self.pbsz {
+            return reply(503, "PBSZ must come before PROT.");
+        }
+        match level {
+            'P' => {
+                self.prot_private = true;
+                reply(200, "Protection level set to Private (P).")
+            }
+            'C' if self.config.tls.require_data_protection => reply(
+                534,
+                "PROT C refused: this server requires protected data connections.",
+            ),
+            'C' => {
+                self.prot_private = false;
+                reply(200, "Protection level set to Clear (C).")
+            }
+            other => reply(
+                536,
+                format!("PROT {other} is not supported with TLS; use P or C."),
+            ),
+        }
+    }
+
+    fn cmd_ccc(&mut self) -> Vec<Action> {
+        if !self.tls {
+            return vec![reply(533, "CCC needs a TLS-protected control connection.")];
+        }
+        if !self.config.tls.allow_ccc {
+            return vec![reply(534, "CCC is not allowed by this server's policy.")];
+        }
+        if !matches!(self.state, State::LoggedIn(_)) {
+            return vec![reply(503, "Log in before CCC.")];
+        }
+        self.tls = false;
+        vec![
+            reply(
+                200,
+                "CCC successful: the control connection goes on in cleartext.",
+            ),
+            Action::EndTls,
+        ]
     }
 
     fn cmd_opts(&mut self, o: Opts) -> Action {
@@ -1027,11 +1196,20 @@ impl Session {
             DataSetup::Passive => DataEndpoint::Passive,
             DataSetup::Active(a) => DataEndpoint::Active(a),
         };
+        let policy = self.config.tls;
+        let exempt = self.anonymous && policy.anonymous_exempt && !self.tls;
+        if policy.require_data_protection && !self.prot_private && !exempt {
+            return vec![reply(
+                521,
+                "Data connections must be protected: send PBSZ 0 and PROT P first.",
+            )];
+        }
         let ascii = self.is_ascii() && !matches!(kind, TransferKind::List { .. });
         let req = TransferRequest {
             kind,
             ascii,
             endpoint,
+            protect: self.prot_private,
         };
         self.pending = Some(Pending::Transfer(req.clone()));
         vec![Action::Transfer(req)]
@@ -1117,6 +1295,12 @@ impl Session {
                 out.push(reply(426, "Transfer aborted."));
                 out.push(reply(226, "ABOR successful."));
             }
+            TransferOutcome::DataTlsRefused(why) => {
+                out.push(reply(
+                    522,
+                    format!("TLS on the data connection failed: {why}."),
+                ));
+            }
         }
         out
     }
@@ -1148,6 +1332,15 @@ impl Session {
         lines.push(format!(
             "TYPE: {ty}; STRUcture: File; transfer MODE: Stream"
         ));
+        lines.push(format!(
+            "Control connection: {}; data protection: {}",
+            if self.tls { "TLS" } else { "cleartext" },
+            if self.prot_private {
+                "Private (PROT P)"
+            } else {
+                "Clear (PROT C)"
+            }
+        ));
         lines.push(match (transfer, self.data) {
             (Some(t), _) => format!("Transfer in progress: {t}"),
             (None, DataSetup::None) => "No data connection".to_string(),
@@ -1169,6 +1362,12 @@ impl Session {
             .collect();
         let mut feats: Vec<String> = FEATURES.iter().map(|s| (*s).to_string()).collect();
         feats.push(format!("MLST {mlst}"));
+        if self.config.tls.available {
+            feats.extend(["AUTH TLS", "PBSZ", "PROT"].map(String::from));
+            if self.config.tls.allow_ccc {
+                feats.push("CCC".to_string());
+            }
+        }
         feats.sort();
         lines.extend(feats);
         lines.push("End".to_string());

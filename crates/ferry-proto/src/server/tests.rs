@@ -33,6 +33,7 @@ fn logged_in(read_only: bool) -> Session {
     let a = s.on_auth(Some(LoginGrant {
         user: "alice".into(),
         read_only,
+        anonymous: false,
     }));
     assert_eq!(codes(&a), [230]);
     s
@@ -269,6 +270,7 @@ fn pasv_on_ipv6_is_refused_but_epsv_works() {
     s.on_auth(Some(LoginGrant {
         user: "a".into(),
         read_only: false,
+        anonymous: false,
     }));
     assert_eq!(codes(&line(&mut s, "PASV")), [425]);
     assert_eq!(line(&mut s, "EPSV"), [Action::OpenPassive]);

@@ -1,0 +1,299 @@
+//! Plain and TLS byte streams for the control and data connections.
+//!
+//! - [`ControlRead`] / [`ControlWrite`]: the two halves of a control connection, in
+//!   cleartext (owned TCP halves) or under TLS (halves of one `tokio_rustls` stream).
+//!   [`upgrade`] turns cleartext halves into TLS ones (AUTH TLS), [`downgrade`] goes back
+//!   (CCC) after exchanging close_notify.
+//! - [`DataStream`]: a data connection, plain (eligible for `sendfile`) or TLS.
+//!
+//! Shutting down a TLS writer sends close_notify before the TCP FIN, so clients can tell a
+//! complete transfer from a cut one; reading a TLS stream that ends without close_notify is
+//! an `UnexpectedEof` error, which makes such an upload incomplete.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{
+    AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest, ReadBuf, ReadHalf, WriteHalf,
+};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+/// The reading half of a control connection.
+pub enum ControlRead {
+    /// Cleartext.
+    Plain(OwnedReadHalf),
+    /// TLS.
+    Tls(ReadHalf<TlsStream<TcpStream>>),
+    /// Taken away during an upgrade or downgrade.
+    Gone,
+}
+
+/// The writing half of a control connection.
+pub enum ControlWrite {
+    /// Cleartext.
+    Plain(OwnedWriteHalf),
+    /// TLS.
+    Tls(WriteHalf<TlsStream<TcpStream>>),
+    /// Taken away during an upgrade or downgrade.
+    Gone,
+}
+
+fn gone() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "control connection unavailable",
+    )
+}
+
+impl ControlRead {
+    /// One read into `buf`.
+    ///
+    /// In cleartext this is not `AsyncRead::read`: tokio treats a short read as "socket
+    /// drained" and waits for the next readiness edge, but Linux ends a read early at a TCP
+    /// urgent mark (Python ftplib sends `ABOR\r\n` with MSG_OOB), so the rest of that line
+    /// would wait for the client's next packet. Here readiness is only cleared by a real
+    /// `EAGAIN`. (Under TLS, clients do not send urgent data.)
+    pub async fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            ControlRead::Plain(rd) => {
+                let stream: &TcpStream = rd.as_ref();
+                loop {
+                    stream.readable().await?;
+                    let r = stream.try_io(Interest::READABLE, || {
+                        rustix::net::recv(stream, &mut *buf, rustix::net::RecvFlags::DONTWAIT)
+                            .map(|(n, _)| n)
+                            .map_err(io::Error::from)
+                    });
+                    match r {
+                        Ok(n) => return Ok(n),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            ControlRead::Tls(rd) => rd.read(buf).await,
+            ControlRead::Gone => Err(gone()),
+        }
+    }
+}
+
+impl AsyncWrite for ControlWrite {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ControlWrite::Plain(w) => Pin::new(w).poll_write(cx, buf),
+            ControlWrite::Tls(w) => Pin::new(w).poll_write(cx, buf),
+            ControlWrite::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ControlWrite::Plain(w) => Pin::new(w).poll_flush(cx),
+            ControlWrite::Tls(w) => Pin::new(w).poll_flush(cx),
+            ControlWrite::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ControlWrite::Plain(w) => Pin::new(w).poll_shutdown(cx),
+            ControlWrite::Tls(w) => Pin::new(w).poll_shutdown(cx),
+            ControlWrite::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+}
+
+/// Splits an established TLS control connection.
+pub fn split_tls(tls: TlsStream<TcpStream>) -> (ControlRead, ControlWrite) {
+    let (r, w) = tokio::io::split(tls);
+    (ControlRead::Tls(r), ControlWrite::Tls(w))
+}
+
+/// Runs the server side of a TLS handshake on a control connection. `tokens` receives the
+/// resumption data this session hands out in its tickets, plus the one it resumed from, so
+/// data connections can prove they resumed it.
+pub async fn accept_control(
+    tcp: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    wait: Duration,
+    tokens: &mut Vec<Vec<u8>>,
+) -> io::Result<TlsStream<TcpStream>> {
+    let token: [u8; 16] = rand::random();
+    let acceptor = TlsAcceptor::from(config);
+    let accept = acceptor.accept_with(tcp, |conn| conn.set_resumption_data(&token));
+    let tls = tokio::time::timeout(wait, accept)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+    tokens.clear();
+    tokens.push(token.to_vec());
+    if let Some(resumed) = tls.get_ref().1.received_resumption_data() {
+        if !resumed.is_empty() {
+            tokens.push(resumed.to_vec());
+        }
+    }
+    Ok(tls)
+}
+
+/// Upgrades cleartext control halves to TLS (AUTH TLS).
+pub async fn upgrade(
+    rd: ControlRead,
+    wr: ControlWrite,
+    config: Arc<rustls::ServerConfig>,
+    wait: Duration,
+    tokens: &mut Vec<Vec<u8>>,
+) -> io::Result<(ControlRead, ControlWrite)> {
+    let (ControlRead::Plain(rd), ControlWrite::Plain(wr)) = (rd, wr) else {
+        return Err(io::Error::other("control connection is not in cleartext"));
+    };
+    let tcp = rd
+        .reunite(wr)
+        .map_err(|_| io::Error::other("control halves do not match"))?;
+    let tls = accept_control(tcp, config, wait, tokens).await?;
+    Ok(split_tls(tls))
+}
+
+/// Ends TLS on the control connection (CCC): sends close_notify, waits (bounded) for the
+/// client's, and returns cleartext halves.
+pub async fn downgrade(
+    rd: ControlRead,
+    wr: ControlWrite,
+    wait: Duration,
+) -> io::Result<(ControlRead, ControlWrite)> {
+    let (ControlRead::Tls(rd), ControlWrite::Tls(wr)) = (rd, wr) else {
+        return Err(io::Error::other("control connection is not under TLS"));
+    };
+    let mut tls = rd.unsplit(wr);
+    tls.get_mut().1.send_close_notify();
+    tls.flush().await?;
+    // Wait for the client's close_notify: a read of 0 bytes. Anything else is a protocol
+    // error (the client must not send data between CCC's reply and its close_notify).
+    let mut probe = [0u8; 64];
+    let n = tokio::time::timeout(wait, tls.read(&mut probe))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no close_notify after CCC"))??;
+    if n != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "data after CCC before close_notify",
+        ));
+    }
+    let (tcp, _) = tls.into_inner();
+    let (r, w) = tcp.into_split();
+    Ok((ControlRead::Plain(r), ControlWrite::Plain(w)))
+}
+
+/// A data connection.
+pub enum DataStream {
+    /// Cleartext.
+    Plain(TcpStream),
+    /// TLS (PROT P).
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl DataStream {
+    /// The TCP stream when in cleartext (for `sendfile`).
+    pub fn as_plain(&self) -> Option<&TcpStream> {
+        match self {
+            DataStream::Plain(s) => Some(s),
+            DataStream::Tls(_) => None,
+        }
+    }
+}
+
+impl AsyncRead for DataStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            DataStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            DataStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for DataStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            DataStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            DataStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            DataStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            DataStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            DataStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            DataStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A ticketer that never issues tickets (session reuse `off`).
+#[derive(Debug)]
+struct NoTickets;
+
+impl rustls::server::ProducesTickets for NoTickets {
+    fn enabled(&self) -> bool {
+        false
+    }
+    fn lifetime(&self) -> u32 {
+        0
+    }
+    fn encrypt(&self, _plain: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+    fn decrypt(&self, _cipher: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// A copy of `config` that offers no session resumption at all.
+pub fn without_resumption(config: &rustls::ServerConfig) -> Arc<rustls::ServerConfig> {
+    let mut c = config.clone();
+    c.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    c.ticketer = Arc::new(NoTickets);
+    c.send_tls13_tickets = 0;
+    Arc::new(c)
+}
+
+/// Why a TLS data connection is refused under session reuse `require`, if it is.
+pub fn reuse_refusal(conn: &rustls::ServerConnection, tokens: &[Vec<u8>]) -> Option<String> {
+    if conn.handshake_kind() != Some(rustls::HandshakeKind::Resumed) {
+        return Some(
+            "session reuse required: the data connection must resume the control \
+             connection's TLS session, but it did a full handshake"
+                .to_string(),
+        );
+    }
+    match conn.received_resumption_data() {
+        Some(data) if tokens.iter().any(|t| t.as_slice() == data) => None,
+        _ => Some(
+            "session reuse required: the data connection resumed a TLS session that is not \
+             this control connection's"
+                .to_string(),
+        ),
+    }
+}

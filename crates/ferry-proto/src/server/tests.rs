@@ -401,3 +401,163 @@ fn password_never_in_debug() {
     let a = line(&mut s, "PASS hunter2");
     assert!(!format!("{a:?}").contains("hunter2"));
 }
+
+fn tls_session(policy: TlsPolicy) -> Session {
+    let config = SessionConfig {
+        tls: policy,
+        anonymous_enabled: true,
+        ..SessionConfig::default()
+    };
+    Session::new(
+        config,
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+    )
+}
+
+fn available() -> TlsPolicy {
+    TlsPolicy {
+        available: true,
+        ..TlsPolicy::default()
+    }
+}
+
+fn auth_tls(s: &mut Session) {
+    let a = line(s, "AUTH TLS");
+    assert_eq!(codes(&a), [234]);
+    assert_eq!(a.last(), Some(&Action::StartTls));
+    assert!(s.on_tls(true).is_empty());
+    assert!(s.is_tls());
+}
+
+#[test]
+fn auth_without_tls_is_502_and_feat_hides_it() {
+    let mut s = session();
+    assert_eq!(codes(&line(&mut s, "AUTH TLS")), [502]);
+    let mut s = tls_session(available());
+    match &line(&mut s, "FEAT")[..] {
+        [Action::Reply(r)] => {
+            let t = r.text();
+            assert!(
+                t.contains("AUTH TLS") && t.contains("PBSZ") && t.contains("PROT"),
+                "{t}"
+            );
+            assert!(!t.contains("CCC"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn pbsz_and_prot_need_auth_then_order() {
+    let mut s = tls_session(available());
+    assert_eq!(codes(&line(&mut s, "PBSZ 0")), [503]);
+    assert_eq!(codes(&line(&mut s, "PROT P")), [503]);
+    auth_tls(&mut s);
+    assert_eq!(codes(&line(&mut s, "PROT P")), [503], "PROT before PBSZ");
+    assert_eq!(codes(&line(&mut s, "PBSZ 0")), [200]);
+    assert_eq!(codes(&line(&mut s, "PROT S")), [536]);
+    assert_eq!(codes(&line(&mut s, "PROT E")), [536]);
+    assert_eq!(codes(&line(&mut s, "PROT P")), [200]);
+    assert_eq!(codes(&line(&mut s, "AUTH TLS")), [503], "second AUTH");
+    assert_eq!(codes(&line(&mut s, "AUTH KERBEROS_V4")), [504]);
+}
+
+#[test]
+fn failed_handshake_closes() {
+    let mut s = tls_session(available());
+    line(&mut s, "AUTH SSL");
+    assert_eq!(s.on_tls(false), [Action::Close]);
+}
+
+#[test]
+fn required_tls_refuses_user_but_exempts_anonymous() {
+    let policy = TlsPolicy {
+        required_for_login: true,
+        anonymous_exempt: true,
+        ..available()
+    };
+    let mut s = tls_session(policy);
+    assert_eq!(codes(&line(&mut s, "USER alice")), [530]);
+    assert_eq!(codes(&line(&mut s, "PASS x")), [503]);
+    assert_eq!(codes(&line(&mut s, "USER anonymous")), [331]);
+    let mut s = tls_session(TlsPolicy {
+        anonymous_exempt: false,
+        ..policy
+    });
+    assert_eq!(codes(&line(&mut s, "USER anonymous")), [530]);
+    auth_tls(&mut s);
+    assert_eq!(codes(&line(&mut s, "USER alice")), [331]);
+}
+
+#[test]
+fn data_protection_policy() {
+    let policy = TlsPolicy {
+        require_data_protection: true,
+        ..available()
+    };
+    let mut s = tls_session(policy);
+    auth_tls(&mut s);
+    line(&mut s, "USER alice");
+    line(&mut s, "PASS secret");
+    s.on_auth(Some(LoginGrant {
+        user: "alice".into(),
+        read_only: false,
+        anonymous: false,
+    }));
+    line(&mut s, "EPSV");
+    s.on_passive(Ok(3000));
+    assert_eq!(codes(&line(&mut s, "LIST")), [521]);
+    assert_eq!(codes(&line(&mut s, "PBSZ 0")), [200]);
+    assert_eq!(codes(&line(&mut s, "PROT C")), [534]);
+    assert_eq!(codes(&line(&mut s, "PROT P")), [200]);
+    match &line(&mut s, "LIST")[..] {
+        [Action::Transfer(req)] => assert!(req.protect),
+        other => panic!("{other:?}"),
+    }
+    let a = s.on_transfer(
+        TransferOutcome::DataTlsRefused("session reuse required".into()),
+        None,
+    );
+    assert_eq!(codes(&a), [522]);
+}
+
+#[test]
+fn ccc_only_when_allowed_and_logged_in() {
+    let mut s = tls_session(available());
+    assert_eq!(codes(&line(&mut s, "CCC")), [533]);
+    auth_tls(&mut s);
+    assert_eq!(codes(&line(&mut s, "CCC")), [534]);
+    let mut s = tls_session(TlsPolicy {
+        allow_ccc: true,
+        ..available()
+    });
+    auth_tls(&mut s);
+    assert_eq!(codes(&line(&mut s, "CCC")), [503]);
+    line(&mut s, "USER alice");
+    line(&mut s, "PASS secret");
+    s.on_auth(Some(LoginGrant {
+        user: "alice".into(),
+        read_only: false,
+        anonymous: false,
+    }));
+    let a = line(&mut s, "CCC");
+    assert_eq!(codes(&a), [200]);
+    assert_eq!(a.last(), Some(&Action::EndTls));
+    assert!(!s.is_tls());
+}
+
+#[test]
+fn rein_keeps_tls_but_resets_prot() {
+    let mut s = tls_session(available());
+    auth_tls(&mut s);
+    line(&mut s, "PBSZ 0");
+    line(&mut s, "PROT P");
+    line(&mut s, "REIN");
+    assert!(s.is_tls());
+    assert_eq!(
+        codes(&line(&mut s, "PROT P")),
+        [503],
+        "PBSZ again after REIN"
+    );
+}

@@ -142,6 +142,7 @@ pub(crate) async fn serve(
         debug!(error = %e, "SO_OOBINLINE not set");
     }
     let mut tls_tokens = Vec::new();
+    let mut client_subject = None;
     let (rd, wr) = if implicit_tls {
         // Implicit FTPS: TLS before the greeting.
         let Some(ctx) = shared.config.tls.clone() else {
@@ -149,7 +150,10 @@ pub(crate) async fn serve(
         };
         let wait = shared.config.data_timeout;
         match stream::accept_control(stream, ctx.control_config(), wait, &mut tls_tokens).await {
-            Ok(tls) => stream::split_tls(tls),
+            Ok(secured) => {
+                client_subject = secured.client_subject;
+                stream::split_tls(secured.tls)
+            }
             Err(e) => {
                 info!(%peer, error = %e, "implicit TLS handshake failed");
                 return;
@@ -162,6 +166,7 @@ pub(crate) async fn serve(
     let mut session = Session::new(shared.session.clone(), peer.ip(), local.ip());
     if implicit_tls {
         session.tls_established();
+        session.set_certificate_user(certificate_user(&shared, &peer, client_subject.as_deref()));
     }
     let mut conn = Conn {
         shared,
@@ -273,21 +278,7 @@ impl Conn {
                 Action::Authenticate { user, password } => {
                     let auth = self.shared.config.authenticator.clone();
                     let grant = match auth.authenticate(&user, &password).await {
-                        Ok(account) => match self.shared.config.storage.open(&account) {
-                            Ok(storage) => {
-                                self.storage = Some(storage);
-                                info!(peer = %self.peer, user = %account.name, anonymous = account.anonymous, "login");
-                                Some(LoginGrant {
-                                    user: account.name.clone(),
-                                    read_only: account.access == Access::ReadOnly,
-                                    anonymous: account.anonymous,
-                                })
-                            }
-                            Err(e) => {
-                                warn!(user = %account.name, error = %e, "cannot open the account's storage");
-                                None
-                            }
-                        },
+                        Ok(account) => self.open_account(account),
                         Err(e) => {
                             warn!(peer = %self.peer, %user, reason = %e, "login failed");
                             None
@@ -302,6 +293,17 @@ impl Conn {
                 Action::EndTls => {
                     self.end_tls().await?;
                     Vec::new()
+                }
+                Action::AuthenticateByCertificate { user } => {
+                    let auth = self.shared.config.authenticator.clone();
+                    let grant = match auth.lookup(&user).await {
+                        Ok(account) => self.open_account(account),
+                        Err(e) => {
+                            warn!(peer = %self.peer, %user, reason = %e, "certificate login failed");
+                            None
+                        }
+                    };
+                    self.session.on_auth(grant)
                 }
                 Action::LoggedIn(_) => Vec::new(),
                 Action::LoggedOut => {
@@ -353,6 +355,25 @@ impl Conn {
         Ok(())
     }
 
+    /// Opens a logged-in account's storage; `None` (login refused) when it cannot be.
+    fn open_account(&mut self, account: ferry_storage::Account) -> Option<LoginGrant> {
+        match self.shared.config.storage.open(&account) {
+            Ok(storage) => {
+                self.storage = Some(storage);
+                info!(peer = %self.peer, user = %account.name, anonymous = account.anonymous, "login");
+                Some(LoginGrant {
+                    user: account.name.clone(),
+                    read_only: account.access == Access::ReadOnly,
+                    anonymous: account.anonymous,
+                })
+            }
+            Err(e) => {
+                warn!(user = %account.name, error = %e, "cannot open the account's storage");
+                None
+            }
+        }
+    }
+
     /// AUTH TLS: the handshake on the control connection. Anything the client sent after
     /// the AUTH line in cleartext is dropped first.
     async fn start_tls(&mut self) -> bool {
@@ -368,10 +389,12 @@ impl Conn {
         let wr = std::mem::replace(&mut self.writer, ControlWrite::Gone);
         let wait = self.shared.config.data_timeout;
         match stream::upgrade(rd, wr, ctx.control_config(), wait, &mut self.tls_tokens).await {
-            Ok((rd, wr)) => {
+            Ok((rd, wr, subject)) => {
                 self.reader.rd = rd;
                 self.writer = wr;
                 info!(peer = %self.peer, "control connection secured with TLS");
+                let user = certificate_user(&self.shared, &self.peer, subject.as_deref());
+                self.session.set_certificate_user(user);
                 true
             }
             Err(e) => {
@@ -669,6 +692,14 @@ impl Conn {
             }
         }
     }
+}
+
+/// The user a client certificate subject maps to (logged when a certificate was shown).
+fn certificate_user(shared: &Shared, peer: &SocketAddr, subject: Option<&str>) -> Option<String> {
+    let subject = subject?;
+    let user = shared.config.tls.as_ref()?.user_for_subject(subject);
+    info!(%peer, %subject, mapped_user = user.as_deref().unwrap_or("-"), "TLS client certificate");
+    user
 }
 
 /// How a transfer raced against the control connection ended.

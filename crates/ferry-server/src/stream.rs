@@ -120,6 +120,14 @@ pub fn split_tls(tls: TlsStream<TcpStream>) -> (ControlRead, ControlWrite) {
     (ControlRead::Tls(r), ControlWrite::Tls(w))
 }
 
+/// A control connection that completed its TLS handshake.
+pub struct SecuredControl {
+    /// The TLS stream.
+    pub tls: TlsStream<TcpStream>,
+    /// The subject of the client's verified certificate, if it sent one.
+    pub client_subject: Option<String>,
+}
+
 /// Runs the server side of a TLS handshake on a control connection. `tokens` receives the
 /// resumption data this session hands out in its tickets, plus the one it resumed from, so
 /// data connections can prove they resumed it.
@@ -128,7 +136,7 @@ pub async fn accept_control(
     config: Arc<rustls::ServerConfig>,
     wait: Duration,
     tokens: &mut Vec<Vec<u8>>,
-) -> io::Result<TlsStream<TcpStream>> {
+) -> io::Result<SecuredControl> {
     let token: [u8; 16] = rand::random();
     let acceptor = TlsAcceptor::from(config);
     let accept = acceptor.accept_with(tcp, |conn| conn.set_resumption_data(&token));
@@ -142,7 +150,11 @@ pub async fn accept_control(
             tokens.push(resumed.to_vec());
         }
     }
-    Ok(tls)
+    let client_subject = crate::tls::TlsContext::client_subject(tls.get_ref().1);
+    Ok(SecuredControl {
+        tls,
+        client_subject,
+    })
 }
 
 /// Upgrades cleartext control halves to TLS (AUTH TLS).
@@ -152,15 +164,16 @@ pub async fn upgrade(
     config: Arc<rustls::ServerConfig>,
     wait: Duration,
     tokens: &mut Vec<Vec<u8>>,
-) -> io::Result<(ControlRead, ControlWrite)> {
+) -> io::Result<(ControlRead, ControlWrite, Option<String>)> {
     let (ControlRead::Plain(rd), ControlWrite::Plain(wr)) = (rd, wr) else {
         return Err(io::Error::other("control connection is not in cleartext"));
     };
     let tcp = rd
         .reunite(wr)
         .map_err(|_| io::Error::other("control halves do not match"))?;
-    let tls = accept_control(tcp, config, wait, tokens).await?;
-    Ok(split_tls(tls))
+    let secured = accept_control(tcp, config, wait, tokens).await?;
+    let (r, w) = split_tls(secured.tls);
+    Ok((r, w, secured.client_subject))
 }
 
 /// Ends TLS on the control connection (CCC): sends close_notify, waits (bounded) for the

@@ -263,6 +263,10 @@ pub trait Authenticator: Send + Sync {
     fn is_anonymous(&self, user: &str) -> bool;
     /// Verifies `user` and `password`. Slow hashes run off the async threads.
     async fn authenticate(&self, user: &str, password: &Password) -> Result<Account, AuthError>;
+    /// The account of `user` without a password check, for logins proven another way (a
+    /// verified TLS client certificate mapped to this user). Anonymous names are not
+    /// accounts here: `Invalid`.
+    async fn lookup(&self, user: &str) -> Result<Account, AuthError>;
 }
 
 /// Opens the [`Storage`] for an account.

@@ -563,6 +563,19 @@ impl Authenticator for UserDb {
             _ => Err(AuthError::Invalid),
         }
     }
+
+    async fn lookup(&self, user: &str) -> Result<Account, AuthError> {
+        if self.is_anonymous(user) {
+            return Err(AuthError::Invalid);
+        }
+        let found = self.users.get(user).ok_or(AuthError::Invalid)?;
+        Ok(Account {
+            name: user.to_string(),
+            home: found.home.clone().unwrap_or_else(|| self.default_home.clone()),
+            access: found.access,
+            anonymous: false,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -272,6 +272,12 @@ pub enum Action {
         /// Password.
         password: Password,
     },
+    /// Look the account up without a password (its TLS client certificate was verified and
+    /// maps to this user), then call [`Session::on_auth`].
+    AuthenticateByCertificate {
+        /// User name.
+        user: String,
+    },
     /// Perform the operation, then call [`Session::on_fs`].
     Fs(FsOp),
     /// Open a passive listener (dropping any previous one), then call
@@ -324,7 +330,7 @@ enum DataSetup {
 
 #[derive(Debug, Clone)]
 enum Pending {
-    Auth { user: String },
+    Auth { user: String, by_certificate: bool },
     Fs(FsOp),
     Passive { extended: bool },
     Transfer(TransferRequest),
@@ -355,6 +361,8 @@ pub struct Session {
     prot_private: bool,
     /// The logged-in account is anonymous.
     anonymous: bool,
+    /// The user the verified TLS client certificate maps to, if any.
+    certificate_user: Option<String>,
 }
 
 /// The canonical form of an address for peer comparisons (IPv4-mapped IPv6 → IPv4).
@@ -414,6 +422,7 @@ impl Session {
             pbsz: false,
             prot_private: false,
             anonymous: false,
+            certificate_user: None,
         }
     }
 
@@ -673,8 +682,10 @@ impl Session {
     fn reset(&mut self) {
         let config = self.config.clone();
         let tls = self.tls;
+        let certificate_user = self.certificate_user.take();
         *self = Session::new(config, self.peer, self.local);
         self.tls = tls;
+        self.certificate_user = certificate_user;
     }
 
     fn cmd_user(&mut self, name: String) -> Vec<Action> {
@@ -696,6 +707,16 @@ impl Session {
             actions.extend(self.bad_command(r));
             return actions;
         }
+        if self.tls && self.certificate_user.as_deref() == Some(name.as_str()) {
+            // RFC 2228 §3: the security data exchange (a verified client certificate mapped
+            // to this user) is enough: 232, no password.
+            self.pending = Some(Pending::Auth {
+                user: name.clone(),
+                by_certificate: true,
+            });
+            actions.push(Action::AuthenticateByCertificate { user: name });
+            return actions;
+        }
         let text = if anonymous {
             "Anonymous login ok, send your e-mail address as password.".to_string()
         } else {
@@ -709,7 +730,10 @@ impl Session {
     fn cmd_pass(&mut self, password: Password) -> Vec<Action> {
         match std::mem::replace(&mut self.state, State::AwaitUser) {
             State::AwaitPass { user } => {
-                self.pending = Some(Pending::Auth { user: user.clone() });
+                self.pending = Some(Pending::Auth {
+                    user: user.clone(),
+                    by_certificate: false,
+                });
                 vec![Action::Authenticate { user, password }]
             }
             State::LoggedIn(l) => {
@@ -722,8 +746,11 @@ impl Session {
 
     /// Reports the result of [`Action::Authenticate`].
     pub fn on_auth(&mut self, result: Option<LoginGrant>) -> Vec<Action> {
-        let user = match self.pending.take() {
-            Some(Pending::Auth { user }) => user,
+        let (user, by_certificate) = match self.pending.take() {
+            Some(Pending::Auth {
+                user,
+                by_certificate,
+            }) => (user, by_certificate),
             other => {
                 self.pending = other;
                 return Vec::new();
@@ -737,7 +764,15 @@ impl Session {
                     read_only: grant.read_only,
                     cwd: VirtualPath::root(),
                 });
-                vec![Action::LoggedIn(grant), reply(230, "Login successful.")]
+                let ok = if by_certificate {
+                    reply(
+                        232,
+                        "User logged in, authorized by the TLS client certificate.",
+                    )
+                } else {
+                    reply(230, "Login successful.")
+                };
+                vec![Action::LoggedIn(grant), ok]
             }
             None => {
                 let _ = user;
@@ -907,6 +942,12 @@ impl Session {
         self.tls = true;
         self.pbsz = false;
         self.prot_private = false;
+    }
+
+    /// Records the user that the client's verified TLS certificate maps to: `USER` with that
+    /// name then logs in without a password (reply 232).
+    pub fn set_certificate_user(&mut self, user: Option<String>) {
+        self.certificate_user = user;
     }
 
     fn cmd_auth(&mut self, mech: &str) -> Vec<Action> {

@@ -561,3 +561,26 @@ fn rein_keeps_tls_but_resets_prot() {
         "PBSZ again after REIN"
     );
 }
+
+#[test]
+fn certificate_user_logs_in_with_232_without_password() {
+    let mut s = tls_session(available());
+    auth_tls(&mut s);
+    s.set_certificate_user(Some("alice".into()));
+    // Another name still needs its password.
+    assert_eq!(codes(&line(&mut s, "USER bob")), [331]);
+    let a = line(&mut s, "USER alice");
+    assert_eq!(
+        a,
+        [Action::AuthenticateByCertificate {
+            user: "alice".into()
+        }]
+    );
+    let a = s.on_auth(Some(LoginGrant {
+        user: "alice".into(),
+        read_only: false,
+        anonymous: false,
+    }));
+    assert_eq!(codes(&a), [232]);
+    assert_eq!(s.user(), Some("alice"));
+}

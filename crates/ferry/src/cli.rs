@@ -96,6 +96,51 @@ pub struct ServeArgs {
     /// Text of the 220 greeting
     #[arg(long, value_name = "TEXT")]
     pub greeting: Option<String>,
+
+    /// FTPS (RFC 4217): off (no TLS at all), optional, or required (no USER/PASS and no
+    /// transfer without TLS) [default: required when an address is not loopback, else
+    /// optional]
+    #[arg(long, value_name = "off|optional|required", help_heading = "FTPS")]
+    pub tls: Option<String>,
+    /// Whether anonymous logins are exempt from `--tls required` [default: exempt]
+    #[arg(long, value_name = "exempt|required", help_heading = "FTPS")]
+    pub tls_anonymous: Option<String>,
+    /// Whether data connections must be protected (PROT P) [default: optional]
+    #[arg(long, value_name = "optional|required", help_heading = "FTPS")]
+    pub tls_data: Option<String>,
+    /// Allow CCC (clear command channel after login)
+    #[arg(long, help_heading = "FTPS")]
+    pub allow_ccc: bool,
+    /// Certificate chain, PEM, leaf first (with --key) [default: a self-signed certificate
+    /// kept in --state-dir]
+    #[arg(long, value_name = "FILE", help_heading = "FTPS")]
+    pub cert: Option<PathBuf>,
+    /// Private key of --cert, PEM
+    #[arg(long, value_name = "FILE", help_heading = "FTPS")]
+    pub key: Option<PathBuf>,
+    /// Directory for state kept across starts (the generated self-signed certificate)
+    /// [default: ./ferry-state]
+    #[arg(long, value_name = "DIR", help_heading = "FTPS")]
+    pub state_dir: Option<PathBuf>,
+    /// Implicit-FTPS listen address, TLS before the greeting, conventionally port 990
+    /// (repeatable)
+    #[arg(long, value_name = "ADDR:PORT", help_heading = "FTPS")]
+    pub implicit_listen: Vec<String>,
+    /// Whether TLS data connections must resume the control connection's TLS session
+    /// [default: accept]
+    #[arg(long, value_name = "off|accept|require", help_heading = "FTPS")]
+    pub tls_session_reuse: Option<String>,
+    /// CA certificates (PEM) that client certificates must chain to
+    #[arg(long, value_name = "FILE", help_heading = "FTPS")]
+    pub client_ca: Option<PathBuf>,
+    /// Client certificates: off, request or require (request and require need --client-ca)
+    /// [default: off]
+    #[arg(long, value_name = "off|request|require", help_heading = "FTPS")]
+    pub client_cert: Option<String>,
+    /// Maps a client certificate subject to an account, as USER:SUBJECT, e.g.
+    /// `alice:CN=alice,O=Example` (repeatable)
+    #[arg(long, value_name = "USER:SUBJECT", help_heading = "FTPS")]
+    pub client_cert_user: Vec<String>,
 }
 
 /// A `--user` value as typed. It holds a password, so its `Debug` output is redacted and it

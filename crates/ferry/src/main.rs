@@ -7,7 +7,8 @@
 //! - [`config`]: `ferry serve` configuration in two steps, raw (flags and `ferry.toml`,
 //!   each value with its origin) then validated, reporting every problem at once;
 //! - [`serve`]: builds the `ferry_server::ServerConfig`, binds, prints the
-//!   `listening on` lines, runs until SIGINT/SIGTERM;
+//!   `listening on` lines and the TLS fingerprint, runs until SIGINT/SIGTERM, reloads the
+//!   TLS certificate on SIGHUP;
 //! - [`user_cmd`]: `ferry user add|passwd|del|list` over a users file;
 //! - [`logging`]: the `tracing` subscriber (human or JSON, on standard error).
 //!

@@ -3,52 +3,139 @@
 //!
 //! Signals: the first SIGINT or SIGTERM stops accepting connections and lets running
 //! transfers finish for up to the shutdown grace; the process then exits with code 0. A
-//! second signal exits at once (code 130 for SIGINT, 143 for SIGTERM).
+//! second signal exits at once (code 130 for SIGINT, 143 for SIGTERM). SIGHUP reloads what
+//! can change while running (see [`Reloader`]: today the TLS certificate) and never stops
+//! the server; a failed reload is logged and the old state stays in force.
+//!
+//! With TLS on and `SSLKEYLOGFILE` set, TLS secrets are written to that file (for
+//! Wireshark); a warning line on standard error says so at start.
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use ferry_server::{Server, ServerConfig};
+use ferry_server::tls::TlsContext;
+use ferry_server::{Server, ServerConfig, SessionReuse, TlsPolicy};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tracing::{info, warn};
 
 use crate::cli::ServeArgs;
-use crate::config::{self, ServeSettings};
+use crate::config::{self, ServeSettings, TlsMode, TlsSettings};
 use crate::logging;
+use ferry_server::tls::ClientAuth;
 use ferry_storage::local::LocalFsFactory;
 use ferry_storage::users::{AnonymousMode, UserDb};
+
+/// Environment variable naming the TLS key log file (the NSS key log format).
+const KEYLOG_ENV: &str = "SSLKEYLOGFILE";
 
 /// What the start-up banner tells besides the addresses.
 struct Banner {
     root: PathBuf,
     anonymous: AnonymousMode,
     user_names: Vec<String>,
+    tls: TlsBanner,
+}
+
+/// The FTPS part of the banner.
+struct TlsBanner {
+    mode: TlsMode,
+    mode_is_default: bool,
+    policy: TlsPolicy,
+    session_reuse: SessionReuse,
+    client_auth: ClientAuth,
+    /// Fingerprint and where the certificate comes from, when TLS is on.
+    cert: Option<CertBanner>,
+}
+
+struct CertBanner {
+    fingerprint: String,
+    /// "self-signed, generated in DIR", "self-signed, from DIR" or "from FILE".
+    source: String,
+    self_signed: bool,
+}
+
+impl TlsBanner {
+    fn new(settings: &TlsSettings, context: Option<&TlsContext>) -> TlsBanner {
+        let cert = settings
+            .material
+            .as_ref()
+            .zip(context)
+            .map(|(material, ctx)| {
+                let source = match (ctx.generated_at(), material.self_signed_dir()) {
+                    (Some(at), _) => format!("self-signed, generated in {}", at.display()),
+                    (None, Some(dir)) => format!("self-signed, from {}", dir.display()),
+                    (None, None) => match material.cert_file() {
+                        Some(file) => format!("from {}", file.display()),
+                        None => "loaded".to_string(),
+                    },
+                };
+                CertBanner {
+                    fingerprint: ctx.fingerprint(),
+                    source,
+                    self_signed: material.self_signed_dir().is_some(),
+                }
+            });
+        TlsBanner {
+            mode: settings.mode,
+            mode_is_default: settings.mode_is_default,
+            policy: settings.policy,
+            session_reuse: settings.session_reuse,
+            client_auth: settings
+                .material
+                .as_ref()
+                .map_or(ClientAuth::Off, |m| m.options.client_auth),
+            cert,
+        }
+    }
 }
 
 /// Runs `ferry serve` to the end.
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let settings = config::load(args, std::env::var("RUST_LOG").ok())?;
     logging::init(&settings.log)?;
+    let keylog = keylog_file();
+    let tls = match &settings.tls.material {
+        Some(material) => Some(Arc::new(material.build(keylog.is_some())?)),
+        None => None,
+    };
+    if let (Some(_), Some(file)) = (&tls, &keylog) {
+        eprintln!(
+            "ferry: warning: {KEYLOG_ENV} is set: TLS secrets are written to {}; anyone \
+             with that file can decrypt the captured traffic",
+            file.to_string_lossy()
+        );
+    }
     let banner = Banner {
         root: settings.root.clone(),
         anonymous: settings.anonymous,
         user_names: settings.user_names().map(str::to_string).collect(),
+        tls: TlsBanner::new(&settings.tls, tls.as_deref()),
     };
+    let reloader = Reloader { tls: tls.clone() };
     // Builds the account database here, before the runtime: hashing the command-line
     // passwords is slow on purpose.
-    let server_config = server_config(settings)?;
+    let server_config = server_config(settings, tls)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(server_config, banner))
+    runtime.block_on(serve(server_config, banner, reloader))
 }
 
-/// The server configuration for validated settings.
-fn server_config(settings: ServeSettings) -> anyhow::Result<ServerConfig> {
+/// The key log file named by `SSLKEYLOGFILE`, when set and not empty.
+fn keylog_file() -> Option<OsString> {
+    std::env::var_os(KEYLOG_ENV).filter(|v| !v.is_empty())
+}
+
+/// The server configuration for validated settings and the TLS context built from them.
+fn server_config(
+    settings: ServeSettings,
+    tls: Option<Arc<TlsContext>>,
+) -> anyhow::Result<ServerConfig> {
     let ServeSettings {
         listen,
         root,
@@ -62,6 +149,7 @@ fn server_config(settings: ServeSettings) -> anyhow::Result<ServerConfig> {
         data_timeout,
         shutdown_grace,
         greeting,
+        tls: tls_settings,
     } = settings;
     let mut db = UserDb::new(root, anonymous);
     for user in &users {
@@ -88,32 +176,89 @@ fn server_config(settings: ServeSettings) -> anyhow::Result<ServerConfig> {
     if let Some(t) = shutdown_grace {
         config.shutdown_grace = t;
     }
+    config.tls = tls;
+    config.tls_policy = tls_settings.policy;
+    config.implicit_listen = tls_settings.implicit_listen;
+    config.session_reuse = tls_settings.session_reuse;
     Ok(config)
 }
 
-async fn serve(config: ServerConfig, banner: Banner) -> anyhow::Result<()> {
+/// What SIGHUP reloads. Each part keeps its old state when its reload fails. (Add accounts
+/// and other reloadable settings here.)
+#[derive(Clone)]
+struct Reloader {
+    tls: Option<Arc<TlsContext>>,
+}
+
+impl Reloader {
+    /// Reloads every part, logging what happened to each.
+    async fn reload(&self) {
+        info!("SIGHUP: reloading");
+        match self.tls.clone() {
+            Some(tls) => {
+                let result =
+                    tokio::task::spawn_blocking(move || tls.reload().map(|()| tls.fingerprint()))
+                        .await;
+                match result {
+                    Ok(Ok(fingerprint)) => {
+                        info!(fingerprint = %fingerprint, "TLS certificate reloaded")
+                    }
+                    Ok(Err(e)) => warn!(
+                        error = %e,
+                        "TLS certificate not reloaded: the previous certificate stays in use"
+                    ),
+                    Err(e) => warn!(
+                        error = %e,
+                        "TLS certificate reload failed: the previous certificate stays in use"
+                    ),
+                }
+            }
+            None => info!("TLS is off: no certificate to reload"),
+        }
+    }
+}
+
+async fn serve(config: ServerConfig, banner: Banner, reloader: Reloader) -> anyhow::Result<()> {
     // Install the handlers before announcing the addresses, so that a signal sent as soon
     // as the banner is read is already ours.
     let mut signals = Signals::install().context("cannot install signal handlers")?;
     let grace = config.shutdown_grace;
     let server = Server::bind(config).await?;
     let addrs = server.local_addrs();
-    print_banner(&addrs, &banner);
-    info!(addresses = ?addrs, root = %banner.root.display(), anonymous = %banner.anonymous, "server started");
+    let implicit = server.implicit_addrs();
+    print_banner(&addrs, &implicit, &banner);
+    info!(
+        addresses = ?addrs,
+        implicit_ftps = ?implicit,
+        root = %banner.root.display(),
+        anonymous = %banner.anonymous,
+        tls = %banner.tls.mode,
+        "server started"
+    );
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let watcher = tokio::spawn(async move {
-        let first = signals.next().await;
-        info!(
-            signal = first.name(),
-            grace_secs = grace.as_secs(),
-            "shutting down: no new connections, running transfers may finish; \
-             send the signal again to stop at once"
-        );
-        let _ = stop_tx.send(());
-        let second = signals.next().await;
-        warn!(signal = second.name(), "second signal: exiting at once");
-        std::process::exit(second.exit_code());
+        let mut stop_tx = Some(stop_tx);
+        loop {
+            match signals.next().await {
+                SignalEvent::Reload => reloader.reload().await,
+                SignalEvent::Stop(first) if stop_tx.is_some() => {
+                    info!(
+                        signal = first.name(),
+                        grace_secs = grace.as_secs(),
+                        "shutting down: no new connections, running transfers may finish; \
+                         send the signal again to stop at once"
+                    );
+                    if let Some(tx) = stop_tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                SignalEvent::Stop(second) => {
+                    warn!(signal = second.name(), "second signal: exiting at once");
+                    std::process::exit(second.exit_code());
+                }
+            }
+        }
     });
     let shutdown = async move {
         if stop_rx.await.is_err() {
@@ -128,17 +273,56 @@ async fn serve(config: ServerConfig, banner: Banner) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints, flushed, one `listening on` line per address (tests and scripts parse it: keep
-/// it stable), how to connect, and the root and anonymous mode in force.
-fn print_banner(addrs: &[SocketAddr], banner: &Banner) {
+/// Prints, flushed, the start-up banner.
+fn print_banner(addrs: &[SocketAddr], implicit: &[SocketAddr], banner: &Banner) {
+    let text = banner_text(addrs, implicit, banner);
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        warn!(error = %e, "cannot write the start-up banner to standard output");
+    }
+}
+
+/// The banner: one `listening on` line per address (tests and scripts parse them: keep
+/// them stable, `Ferry FTP server listening on ADDR` and `Ferry FTPS (implicit) listening
+/// on ADDR`), how to connect, the root and anonymous mode, and the FTPS settings in force
+/// (certificate fingerprint, policy).
+fn banner_text(addrs: &[SocketAddr], implicit: &[SocketAddr], banner: &Banner) -> String {
+    let tls = &banner.tls;
+    let tls_on = tls.mode != TlsMode::Off;
+    let required = tls.mode == TlsMode::Required;
+    let anonymous_on = banner.anonymous != AnonymousMode::Off;
+    let user = banner.user_names.first();
+    let insecure = if tls.cert.as_ref().is_some_and(|c| c.self_signed) {
+        "--insecure "
+    } else {
+        ""
+    };
+    let user_flag = user.map(|u| format!("-u {u} ")).unwrap_or_default();
+
     let mut text = String::new();
     for addr in addrs {
         text.push_str(&format!("Ferry FTP server listening on {addr}\n"));
-        if banner.anonymous != AnonymousMode::Off {
+        if anonymous_on && (!required || tls.policy.anonymous_exempt) {
             text.push_str(&format!("  connect with: curl ftp://{addr}/\n"));
         }
-        if let Some(user) = banner.user_names.first() {
+        if let Some(user) = user.filter(|_| !required) {
             text.push_str(&format!("  connect with: curl -u {user} ftp://{addr}/\n"));
+        }
+        if tls_on && (user.is_some() || anonymous_on) {
+            text.push_str(&format!(
+                "  FTPS: curl --ssl-reqd {insecure}{user_flag}ftp://{addr}/\n"
+            ));
+        }
+    }
+    for addr in implicit {
+        text.push_str(&format!("Ferry FTPS (implicit) listening on {addr}\n"));
+        if anonymous_on {
+            text.push_str(&format!("  connect with: curl {insecure}ftps://{addr}/\n"));
+        }
+        if let Some(user) = user {
+            text.push_str(&format!(
+                "  connect with: curl {insecure}-u {user} ftps://{addr}/\n"
+            ));
         }
     }
     text.push_str(&format!("Root directory: {}\n", banner.root.display()));
@@ -149,16 +333,72 @@ fn print_banner(addrs: &[SocketAddr], banner: &Banner) {
     };
     text.push_str(&format!("Anonymous access: {anonymous}\n"));
     text.push_str(&format!("Accounts: {}\n", banner.user_names.len()));
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        warn!(error = %e, "cannot write the start-up banner to standard output");
+    if let Some(cert) = &tls.cert {
+        text.push_str(&format!(
+            "TLS certificate SHA-256 fingerprint: {}\n  ({})\n",
+            cert.fingerprint, cert.source
+        ));
     }
+    text.push_str(&policy_line(tls));
+    text.push('\n');
+    if tls.mode == TlsMode::Required && tls.mode_is_default {
+        text.push_str(
+            "  (required by default: an address is not loopback; `--tls optional` allows \
+             cleartext logins)\n",
+        );
+    }
+    text
 }
 
-/// The signals that stop the server.
+/// `TLS: required; data protection: optional; session reuse: accept` and the rest of the
+/// policy when it differs from the defaults.
+fn policy_line(tls: &TlsBanner) -> String {
+    if tls.mode == TlsMode::Off {
+        return "TLS: off (no FTPS)".to_string();
+    }
+    let level = |required: bool| if required { "required" } else { "optional" };
+    let reuse = match tls.session_reuse {
+        SessionReuse::Off => "off",
+        SessionReuse::Accept => "accept",
+        SessionReuse::Require => "require",
+    };
+    let mut line = format!(
+        "TLS: {}; data protection: {}; session reuse: {reuse}",
+        tls.mode,
+        level(tls.policy.require_data_protection)
+    );
+    if tls.mode == TlsMode::Required {
+        line.push_str(if tls.policy.anonymous_exempt {
+            "; anonymous logins: exempt"
+        } else {
+            "; anonymous logins: TLS required"
+        });
+    }
+    if tls.policy.allow_ccc {
+        line.push_str("; CCC: allowed");
+    }
+    match tls.client_auth {
+        ClientAuth::Off => {}
+        ClientAuth::Request => line.push_str("; client certificates: requested"),
+        ClientAuth::Require => line.push_str("; client certificates: required"),
+    }
+    line
+}
+
+/// The signals the server handles.
 struct Signals {
     interrupt: Signal,
     terminate: Signal,
+    hangup: Signal,
+}
+
+/// What a signal asks for.
+#[derive(Debug, Clone, Copy)]
+enum SignalEvent {
+    /// SIGINT or SIGTERM.
+    Stop(StopSignal),
+    /// SIGHUP.
+    Reload,
 }
 
 /// Which signal arrived.
@@ -190,14 +430,132 @@ impl Signals {
         Ok(Signals {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
         })
     }
 
     /// The next signal. (`recv` only returns `None` once the runtime is shutting down.)
-    async fn next(&mut self) -> StopSignal {
+    async fn next(&mut self) -> SignalEvent {
         tokio::select! {
-            _ = self.interrupt.recv() => StopSignal::Interrupt,
-            _ = self.terminate.recv() => StopSignal::Terminate,
+            _ = self.interrupt.recv() => SignalEvent::Stop(StopSignal::Interrupt),
+            _ = self.terminate.recv() => SignalEvent::Stop(StopSignal::Terminate),
+            _ = self.hangup.recv() => SignalEvent::Reload,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn banner(mode: TlsMode, anonymous: AnonymousMode, users: &[&str]) -> Banner {
+        Banner {
+            root: PathBuf::from("/srv/ftp"),
+            anonymous,
+            user_names: users.iter().map(|u| u.to_string()).collect(),
+            tls: TlsBanner {
+                mode,
+                mode_is_default: false,
+                policy: TlsPolicy {
+                    available: mode != TlsMode::Off,
+                    required_for_login: mode == TlsMode::Required,
+                    anonymous_exempt: true,
+                    ..TlsPolicy::default()
+                },
+                session_reuse: SessionReuse::Accept,
+                client_auth: ClientAuth::Off,
+                cert: (mode != TlsMode::Off).then(|| CertBanner {
+                    fingerprint: "AB:CD".to_string(),
+                    source: "self-signed, generated in /state".to_string(),
+                    self_signed: true,
+                }),
+            },
+        }
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn banner_with_optional_tls_and_implicit_ftps() {
+        let b = banner(TlsMode::Optional, AnonymousMode::Off, &["alice"]);
+        let text = banner_text(&[addr("127.0.0.1:2121")], &[addr("127.0.0.1:990")], &b);
+        let expected = "\
+Ferry FTP server listening on 127.0.0.1:2121
+  connect with: curl -u alice ftp://127.0.0.1:2121/
+  FTPS: curl --ssl-reqd --insecure -u alice ftp://127.0.0.1:2121/
+Ferry FTPS (implicit) listening on 127.0.0.1:990
+  connect with: curl --insecure -u alice ftps://127.0.0.1:990/
+Root directory: /srv/ftp
+Anonymous access: off
+Accounts: 1
+TLS certificate SHA-256 fingerprint: AB:CD
+  (self-signed, generated in /state)
+TLS: optional; data protection: optional; session reuse: accept
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn banner_under_required_tls_shows_no_cleartext_login() {
+        let mut b = banner(TlsMode::Required, AnonymousMode::ReadOnly, &["alice"]);
+        b.tls.mode_is_default = true;
+        b.tls.policy.allow_ccc = true;
+        let text = banner_text(&[addr("0.0.0.0:21")], &[], &b);
+        assert!(
+            text.contains("  connect with: curl ftp://0.0.0.0:21/\n"),
+            "{text}"
+        );
+        assert!(!text.contains("curl -u alice ftp://"), "{text}");
+        assert!(text.contains("  FTPS: curl --ssl-reqd --insecure -u alice ftp://0.0.0.0:21/\n"));
+        assert!(text.contains(
+            "TLS: required; data protection: optional; session reuse: accept; \
+             anonymous logins: exempt; CCC: allowed\n"
+        ));
+        assert!(text.contains("required by default"), "{text}");
+
+        // Anonymous not exempt: no cleartext hint at all.
+        b.tls.policy.anonymous_exempt = false;
+        let text = banner_text(&[addr("0.0.0.0:21")], &[], &b);
+        assert!(!text.contains("curl ftp://"), "{text}");
+    }
+
+    #[test]
+    fn banner_without_tls_is_the_plain_one() {
+        let b = banner(TlsMode::Off, AnonymousMode::ReadOnly, &["alice"]);
+        let text = banner_text(&[addr("127.0.0.1:2121")], &[], &b);
+        let expected = "\
+Ferry FTP server listening on 127.0.0.1:2121
+  connect with: curl ftp://127.0.0.1:2121/
+  connect with: curl -u alice ftp://127.0.0.1:2121/
+Root directory: /srv/ftp
+Anonymous access: ro (read-only)
+Accounts: 1
+TLS: off (no FTPS)
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn real_certificates_need_no_insecure() {
+        let mut b = banner(TlsMode::Optional, AnonymousMode::ReadOnly, &[]);
+        b.tls.cert = Some(CertBanner {
+            fingerprint: "AB".into(),
+            source: "from /etc/cert.pem".into(),
+            self_signed: false,
+        });
+        let text = banner_text(&[addr("127.0.0.1:21")], &[addr("127.0.0.1:990")], &b);
+        assert!(
+            text.contains("  FTPS: curl --ssl-reqd ftp://127.0.0.1:21/\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  connect with: curl ftps://127.0.0.1:990/\n"),
+            "{text}"
+        );
+        assert!(text.contains("  (from /etc/cert.pem)\n"), "{text}");
     }
 }

@@ -34,6 +34,18 @@ pub(crate) const KNOWN_KEYS: &[&str] = &[
     "data_timeout",
     "shutdown_grace",
     "greeting",
+    "tls",
+    "tls_anonymous",
+    "tls_data",
+    "allow_ccc",
+    "cert",
+    "key",
+    "state_dir",
+    "implicit_listen",
+    "tls_session_reuse",
+    "client_ca",
+    "client_cert",
+    "client_cert_user",
 ];
 
 /// Name toml gives the one key of the map it uses to hand out a datetime.
@@ -45,7 +57,7 @@ enum TomlValue {
     String(String),
     Integer(i64),
     Float,
-    Boolean,
+    Boolean(bool),
     Datetime,
     Array(Vec<Spanned<TomlValue>>),
     Table,
@@ -58,7 +70,7 @@ impl TomlValue {
             TomlValue::String(_) => "a string",
             TomlValue::Integer(_) => "an integer",
             TomlValue::Float => "a float",
-            TomlValue::Boolean => "a boolean",
+            TomlValue::Boolean(_) => "a boolean",
             TomlValue::Datetime => "a datetime",
             TomlValue::Array(_) => "an array",
             TomlValue::Table => "a table",
@@ -81,8 +93,8 @@ impl<'de> Visitor<'de> for TomlValueVisitor {
         f.write_str("a TOML value")
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<TomlValue, E> {
-        Ok(TomlValue::Boolean)
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<TomlValue, E> {
+        Ok(TomlValue::Boolean(v))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<TomlValue, E> {
@@ -234,6 +246,18 @@ pub(crate) fn parse(path: &Path, text: &str) -> (RawServe, Vec<ConfigError>) {
             "data_timeout" => raw.data_timeout = cx.seconds(value),
             "shutdown_grace" => raw.shutdown_grace = cx.seconds(value),
             "greeting" => raw.greeting = cx.string(value),
+            "tls" => raw.tls = cx.string(value),
+            "tls_anonymous" => raw.tls_anonymous = cx.string(value),
+            "tls_data" => raw.tls_data = cx.string(value),
+            "allow_ccc" => raw.allow_ccc = cx.boolean(value),
+            "cert" => raw.cert = cx.path(value, base),
+            "key" => raw.key = cx.path(value, base),
+            "state_dir" => raw.state_dir = cx.path(value, base),
+            "implicit_listen" => raw.implicit_listen = cx.string_list(value),
+            "tls_session_reuse" => raw.tls_session_reuse = cx.string(value),
+            "client_ca" => raw.client_ca = cx.path(value, base),
+            "client_cert" => raw.client_cert = cx.string(value),
+            "client_cert_user" => raw.client_cert_user = cx.string_list(value),
             _ => errors.push(ConfigError::new(
                 file.origin(&key_span, Some(&key)),
                 format!("unknown key (known keys: {})", KNOWN_KEYS.join(", ")),
@@ -298,6 +322,20 @@ impl KeyCx<'_, '_> {
             }),
             other => {
                 self.wrong_type(&span, "a string", &other);
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, value: Spanned<TomlValue>) -> Option<Located<bool>> {
+        let span = value.span();
+        match value.into_inner() {
+            TomlValue::Boolean(b) => Some(Located {
+                value: b,
+                origin: self.origin(&span),
+            }),
+            other => {
+                self.wrong_type(&span, "true or false", &other);
                 None
             }
         }

@@ -11,6 +11,7 @@
 //! Values that hold passwords (`--user`) are never echoed in messages nor in `Debug`.
 
 pub(crate) mod file;
+pub(crate) mod tls;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -24,6 +25,8 @@ use ferry_storage::Access;
 
 use crate::cli::{ServeArgs, UserArg};
 use ferry_storage::users::{validate_name, AnonymousMode, UsersFile};
+
+pub use self::tls::{TlsMode, TlsSettings};
 
 /// Longest timeout accepted, in seconds (a week).
 const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
@@ -167,6 +170,30 @@ pub struct RawServe {
     pub shutdown_grace: Option<Located<String>>,
     /// `greeting`.
     pub greeting: Option<Located<String>>,
+    /// `tls`: off, optional or required.
+    pub tls: Option<Located<String>>,
+    /// `tls_anonymous`: exempt or required.
+    pub tls_anonymous: Option<Located<String>>,
+    /// `tls_data`: optional or required.
+    pub tls_data: Option<Located<String>>,
+    /// `allow_ccc`.
+    pub allow_ccc: Option<Located<bool>>,
+    /// `cert`.
+    pub cert: Option<Located<PathBuf>>,
+    /// `key`.
+    pub key: Option<Located<PathBuf>>,
+    /// `state_dir`.
+    pub state_dir: Option<Located<PathBuf>>,
+    /// `implicit_listen`.
+    pub implicit_listen: Option<Vec<Located<String>>>,
+    /// `tls_session_reuse`: off, accept or require.
+    pub tls_session_reuse: Option<Located<String>>,
+    /// `client_ca`.
+    pub client_ca: Option<Located<PathBuf>>,
+    /// `client_cert`: off, request or require.
+    pub client_cert: Option<Located<String>>,
+    /// `client_cert_user`: `USER:SUBJECT` entries.
+    pub client_cert_user: Option<Vec<Located<String>>>,
 }
 
 impl RawServe {
@@ -197,6 +224,19 @@ impl RawServe {
             data_timeout: one("--data-timeout", &args.data_timeout),
             shutdown_grace: one("--shutdown-grace", &args.shutdown_grace),
             greeting: one("--greeting", &args.greeting),
+            tls: one("--tls", &args.tls),
+            tls_anonymous: one("--tls-anonymous", &args.tls_anonymous),
+            tls_data: one("--tls-data", &args.tls_data),
+            // A flag can only say yes; the file may say `allow_ccc = false`.
+            allow_ccc: args.allow_ccc.then(|| Located::flag("--allow-ccc", true)),
+            cert: one("--cert", &args.cert),
+            key: one("--key", &args.key),
+            state_dir: one("--state-dir", &args.state_dir),
+            implicit_listen: list("--implicit-listen", &args.implicit_listen),
+            tls_session_reuse: one("--tls-session-reuse", &args.tls_session_reuse),
+            client_ca: one("--client-ca", &args.client_ca),
+            client_cert: one("--client-cert", &args.client_cert),
+            client_cert_user: list("--client-cert-user", &args.client_cert_user),
         }
     }
 
@@ -216,6 +256,18 @@ impl RawServe {
             data_timeout: over.data_timeout.or(self.data_timeout),
             shutdown_grace: over.shutdown_grace.or(self.shutdown_grace),
             greeting: over.greeting.or(self.greeting),
+            tls: over.tls.or(self.tls),
+            tls_anonymous: over.tls_anonymous.or(self.tls_anonymous),
+            tls_data: over.tls_data.or(self.tls_data),
+            allow_ccc: over.allow_ccc.or(self.allow_ccc),
+            cert: over.cert.or(self.cert),
+            key: over.key.or(self.key),
+            state_dir: over.state_dir.or(self.state_dir),
+            implicit_listen: over.implicit_listen.or(self.implicit_listen),
+            tls_session_reuse: over.tls_session_reuse.or(self.tls_session_reuse),
+            client_ca: over.client_ca.or(self.client_ca),
+            client_cert: over.client_cert.or(self.client_cert),
+            client_cert_user: over.client_cert_user.or(self.client_cert_user),
         }
     }
 }
@@ -275,6 +327,8 @@ pub struct ServeSettings {
     pub shutdown_grace: Option<Duration>,
     /// Greeting text, when set.
     pub greeting: Option<String>,
+    /// FTPS.
+    pub tls: TlsSettings,
 }
 
 impl fmt::Debug for ServeSettings {
@@ -298,6 +352,7 @@ impl fmt::Debug for ServeSettings {
             .field("data_timeout", &self.data_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("greeting", &self.greeting)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -337,6 +392,7 @@ pub fn validate(
 
     let listen_raw = raw
         .listen
+        .clone()
         .unwrap_or_else(|| vec![default("127.0.0.1:2121".to_string())]);
     let mut listen = Vec::new();
     for l in &listen_raw {
@@ -448,7 +504,7 @@ pub fn validate(
             origin: Origin::Env("RUST_LOG"),
         });
     // Precedence: the flag, then RUST_LOG, then the config file, then `info`.
-    let level = match raw.log_level {
+    let level = match raw.log_level.clone() {
         Some(l) if matches!(l.origin, Origin::Flag(_)) => l,
         file_level => rust_log
             .or(file_level)
@@ -479,6 +535,21 @@ pub fn validate(
             .ok()
     });
 
+    let known_users = if raw.users_file.is_some() && users_file.is_none() {
+        // The users file did not load: do not add "unknown user" noise to its error.
+        None
+    } else {
+        let file_users = users_file.iter().flat_map(|(_, f)| f.users.iter());
+        Some(
+            users
+                .iter()
+                .map(|u| u.name.clone())
+                .chain(file_users.map(|u| u.name.clone()))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let tls = tls::validate(&raw, &listen, known_users.as_deref(), &mut errors);
+
     let root_raw = raw
         .root
         .unwrap_or_else(|| default(PathBuf::from("ftp-root")));
@@ -506,6 +577,7 @@ pub fn validate(
             data_timeout,
             shutdown_grace,
             greeting,
+            tls,
         }),
         _ => Err(ConfigErrors(errors)),
     }

@@ -318,6 +318,9 @@ fn serve_starts_and_stops_cleanly_on_sigterm() {
         .args(["serve", "--listen", "127.0.0.1:0", "--root"])
         .arg(&root)
         .args(["--user", "alice:pa:ss:ro", "--anonymous", "ro"])
+        // TLS is on by default: keep the generated certificate out of the source tree.
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -359,10 +362,16 @@ fn serve_starts_and_stops_cleanly_on_sigterm() {
         }
     };
     assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
-    // The rest of the banner.
-    for _ in 0..5 {
+    // The rest of the banner, which ends with the TLS policy line.
+    for _ in 0..20 {
         match rx.recv_timeout(Duration::from_secs(5)) {
-            Ok(line) => lines.push(line),
+            Ok(line) => {
+                let last = line.starts_with("TLS: ");
+                lines.push(line);
+                if last {
+                    break;
+                }
+            }
             Err(_) => break,
         }
     }
@@ -376,6 +385,10 @@ fn serve_starts_and_stops_cleanly_on_sigterm() {
         "{banner}"
     );
     assert!(banner.contains("Anonymous access: ro"), "{banner}");
+    assert!(
+        banner.contains("TLS: optional; data protection: optional; session reuse: accept"),
+        "{banner}"
+    );
     let canonical = root.canonicalize().expect("root created");
     assert!(
         banner.contains(&canonical.display().to_string()),

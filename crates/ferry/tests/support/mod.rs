@@ -6,11 +6,13 @@
 //! - [`process`]: run an external program with a hard timeout, failing with the Debian
 //!   package to install when the program is missing;
 //! - [`tree`]: generate test trees (random content, spaces and UTF-8 names) and hash them;
-//! - [`raw`]: a tiny blocking FTP control client for hand-written (hostile) exchanges.
+//! - [`raw`]: a tiny blocking FTP control client for hand-written (hostile) exchanges;
+//! - [`ftps`]: curl with the generated certificate, the Python FTPS scripts.
 //!
 //! Each test binary uses only part of this module.
 #![allow(dead_code, unused_imports)]
 
+pub mod ftps;
 pub mod process;
 pub mod raw;
 pub mod server;

@@ -17,6 +17,10 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 const KEPT_STDERR: usize = 512 * 1024;
 /// The line prefix `ferry serve` prints per bound address.
 const LISTENING: &str = "Ferry FTP server listening on ";
+/// The line prefix `ferry serve` prints per bound implicit-FTPS address.
+const LISTENING_IMPLICIT: &str = "Ferry FTPS (implicit) listening on ";
+/// The line prefix of the certificate fingerprint `ferry serve` prints when TLS is on.
+const FINGERPRINT: &str = "TLS certificate SHA-256 fingerprint: ";
 
 /// Options for one test server. Defaults: `--listen 127.0.0.1:0`, user `alice:secret:rw`.
 #[derive(Debug, Default)]
@@ -25,6 +29,8 @@ pub struct ServerBuilder {
     users: Option<Vec<String>>,
     anonymous: Option<String>,
     extra: Vec<String>,
+    implicit: Vec<String>,
+    state_dir: bool,
 }
 
 impl ServerBuilder {
@@ -59,6 +65,26 @@ impl ServerBuilder {
         self
     }
 
+    /// Give the server a state directory (`--state-dir`, under the test's temporary
+    /// directory), where it generates its self-signed certificate: see [`Server::cafile`].
+    pub fn state_dir(mut self) -> Self {
+        self.state_dir = true;
+        self
+    }
+
+    /// FTPS with the default policy: a state directory for the generated certificate plus
+    /// any `--tls...` arguments given here, e.g. `&["--tls", "required"]`.
+    pub fn ftps(self, args: &[&str]) -> Self {
+        self.state_dir().args(args)
+    }
+
+    /// Add an `--implicit-listen ADDR` (implicit FTPS; implies [`Self::state_dir`]).
+    pub fn implicit_listen(mut self, addr: &str) -> Self {
+        self.implicit.push(addr.to_owned());
+        self.state_dir = true;
+        self
+    }
+
     /// Start the server and wait until it prints every listening line.
     pub fn start(self) -> Server {
         Server::start_with(self)
@@ -70,6 +96,8 @@ impl ServerBuilder {
 pub struct Server {
     child: Child,
     addrs: Vec<SocketAddr>,
+    implicit_addrs: Vec<SocketAddr>,
+    state_dir: Option<PathBuf>,
     dir: TempDir,
     stdout_log: Arc<Mutex<String>>,
     stderr_log: Arc<Mutex<Vec<u8>>>,
@@ -140,6 +168,13 @@ impl Server {
         if let Some(mode) = &opts.anonymous {
             cmd.arg("--anonymous").arg(mode);
         }
+        for l in &opts.implicit {
+            cmd.arg("--implicit-listen").arg(l);
+        }
+        let state_dir = opts.state_dir.then(|| dir.path().join("state"));
+        if let Some(state) = &state_dir {
+            cmd.arg("--state-dir").arg(state);
+        }
         cmd.args(&opts.extra);
         cmd.env_remove("RUST_LOG_STYLE")
             .stdin(Stdio::null())
@@ -189,13 +224,16 @@ impl Server {
         let mut server = Server {
             child,
             addrs: Vec::new(),
+            implicit_addrs: Vec::new(),
+            state_dir,
             dir,
             stdout_log,
             stderr_log,
             cmdline,
         };
         let deadline = Instant::now() + START_TIMEOUT;
-        while server.addrs.len() < listen.len() {
+        let implicit = opts.implicit.len();
+        while server.addrs.len() < listen.len() || server.implicit_addrs.len() < implicit {
             let left = deadline.saturating_duration_since(Instant::now());
             match line_rx.recv_timeout(left.min(Duration::from_millis(200))) {
                 Ok(line) => {
@@ -204,13 +242,19 @@ impl Server {
                             panic!("bad listening line {line:?}: {e}\n{}", server.logs())
                         });
                         server.addrs.push(addr);
+                    } else if let Some(rest) = line.trim().strip_prefix(LISTENING_IMPLICIT) {
+                        let addr = SocketAddr::from_str(rest.trim()).unwrap_or_else(|e| {
+                            panic!("bad implicit listening line {line:?}: {e}\n{}", server.logs())
+                        });
+                        server.implicit_addrs.push(addr);
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     thread::sleep(Duration::from_millis(200));
                     panic!(
-                        "the server exited before printing {} listening line(s)\n{}",
+                        "the server exited before printing {} listening line(s) and {implicit} \
+                         implicit-FTPS listening line(s)\n{}",
                         listen.len(),
                         server.logs()
                     );
@@ -241,6 +285,52 @@ impl Server {
     /// Every bound address, in the order printed.
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The first implicit-FTPS address (panics when the server has none).
+    pub fn implicit_addr(&self) -> SocketAddr {
+        *self
+            .implicit_addrs
+            .first()
+            .unwrap_or_else(|| panic!("no implicit-FTPS listener (use implicit_listen)"))
+    }
+
+    /// Every implicit-FTPS address, in the order printed.
+    pub fn implicit_addrs(&self) -> &[SocketAddr] {
+        &self.implicit_addrs
+    }
+
+    /// The server's state directory (panics unless the builder asked for one).
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| panic!("the server was started without --state-dir"))
+    }
+
+    /// The generated self-signed certificate (`STATE_DIR/ferry-cert.pem`) that clients must
+    /// trust. Panics, with the server's logs, when it does not exist.
+    pub fn cafile(&self) -> PathBuf {
+        let path = self.state_dir().join("ferry-cert.pem");
+        assert!(
+            path.is_file(),
+            "the server generated no certificate at {}\n{}",
+            path.display(),
+            self.logs()
+        );
+        path
+    }
+
+    /// The `TLS certificate SHA-256 fingerprint: ...` value the server printed, if any.
+    pub fn fingerprint(&self) -> Option<String> {
+        let out = self.stdout_log.lock().map(|s| s.clone()).unwrap_or_default();
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(FINGERPRINT).map(|f| f.trim().to_owned()))
+    }
+
+    /// `ftps://HOST:PORT` + `path` for the first implicit-FTPS address.
+    pub fn ftps_url(&self, path: &str) -> String {
+        let plain = url_for(self.implicit_addr(), path);
+        format!("ftps{}", plain.strip_prefix("ftp").unwrap_or(&plain))
     }
 
     /// The first bound port.

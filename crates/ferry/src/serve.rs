@@ -66,7 +66,14 @@ impl TlsBanner {
             .zip(context)
             .map(|(material, ctx)| {
                 let source = match (ctx.generated_at(), material.self_signed_dir()) {
-                    (Some(at), _) => format!("self-signed, generated in {}", at.display()),
+                    (Some(at), _) => {
+                        // The server names the certificate file; say the directory.
+                        let dir = match at.parent() {
+                            Some(parent) if at.is_file() => parent.to_path_buf(),
+                            _ => at,
+                        };
+                        format!("self-signed, generated in {}", dir.display())
+                    }
                     (None, Some(dir)) => format!("self-signed, from {}", dir.display()),
                     (None, None) => match material.cert_file() {
                         Some(file) => format!("from {}", file.display()),

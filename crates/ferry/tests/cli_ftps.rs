@@ -665,3 +665,35 @@ fn tls_required_banner() {
     );
     ferry.stop();
 }
+
+/// A certificate file that exists but holds no certificate is a configuration error (exit
+/// 2) at the flag that named it.
+#[test]
+fn broken_certificate_is_a_located_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, "not a certificate\n").unwrap();
+    std::fs::write(&key, "not a key\n").unwrap();
+    let root = dir.path().join("root");
+    let out = run(
+        FERRY,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--root",
+            root.to_str().unwrap(),
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("--cert: TLS: {}", cert.display())),
+        "{err}"
+    );
+}

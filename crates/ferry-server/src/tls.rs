@@ -19,6 +19,40 @@
 //! valid (the ticketer and session cache are kept).
 //!
 //! Only TLS 1.2 and 1.3 are offered (rustls has nothing older), with the `ring` provider.
+//!
+//! # Session resumption: what rustls does (0.23, checked by `tests/tls_context.rs`)
+//!
+//! FTPS clients (curl, lftp, FileZilla, Python `ftplib` with `session=`) hand the control
+//! connection's session to *every* data connection, so one session must be resumable any
+//! number of times:
+//!
+//! - **TLS 1.3.** With rustls' default (no ticketer) a TLS 1.3 ticket names an entry of the
+//!   server cache that resumption *takes*: each ticket works once. Here both configurations
+//!   share one stateless ticketer (ring, ChaCha20-Poly1305, key rotated every 6 hours, the
+//!   previous key still accepted), so the same ticket resumes any number of times (tested
+//!   five times with one ClientHello, and with OpenSSL through Python's `ssl`). The control
+//!   configuration sends two tickets after each handshake; the data configuration sends
+//!   none. rustls' *own client* uses each ticket only once (RFC 8446 advice), so a rustls
+//!   client resumes as many data connections as the control connection gave it tickets.
+//! - **TLS 1.2.** Session IDs live in one shared cache of 4096 entries that resumption reads
+//!   without removing: any number of times. Clients offering the ticket extension get a
+//!   stateless ticket instead (the ID cache is then not consulted), also reusable; on each
+//!   such resumption rustls issues a fresh ticket inside the abbreviated handshake (not
+//!   after it), which OpenSSL-based clients may ignore or keep.
+//! - A session resumes only with the same cipher suite and the same SNI as the original
+//!   (RFC 6066), which FTP clients satisfy by using one host name for both connections.
+//! - A resumed connection reports [`rustls::HandshakeKind::Resumed`], and its
+//!   `peer_certificates()` are the client certificate of the original handshake.
+//! - `ServerConnection::set_resumption_data` on the control connection (before its
+//!   handshake completes, e.g. in `tokio_rustls::TlsAcceptor::accept_with`) comes back from
+//!   `received_resumption_data()` on a resumed data connection **with TLS 1.3 only**: rustls
+//!   stores it in TLS 1.2 sessions but never returns it (`None`).
+//! - To know that a data connection resumed *its own* control connection's session, for
+//!   both versions, use [`TlsContext::traced_control_config`] and
+//!   [`TlsContext::traced_data_config`]: per-connection copies of the configurations whose
+//!   ticketer and session store record digests of the session states they issue and accept
+//!   ([`SessionTrace`]).
+//! - Tickets and cached sessions survive [`TlsContext::reload`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};

@@ -1028,3 +1028,132 @@ fn keylog_writes_sslkeylogfile() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// A real OpenSSL client: Python's ssl module, the way ftplib passes `session=`
+
+const PYTHON_CLIENT: &str = r#"
+import socket, ssl, sys
+port, version, cafile = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=cafile)
+v = ssl.TLSVersion.TLSv1_3 if version == "1.3" else ssl.TLSVersion.TLSv1_2
+ctx.minimum_version = ctx.maximum_version = v
+def connect(session=None):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    tls = ctx.wrap_socket(sock, server_hostname="localhost", session=session)
+    assert tls.recv(3) == b"ok\n"
+    return tls
+control = connect()
+session = control.session
+reused = []
+for _ in range(5):
+    data = connect(session)
+    reused.append(data.session_reused)
+    data.close()
+fresh = connect()
+reused.append(fresh.session_reused)
+fresh.close()
+control.close()
+print(" ".join("1" if r else "0" for r in reused))
+"#;
+
+/// Accepts one connection, giving up after `limit` (so a client that died early cannot
+/// hang the test).
+fn accept_within(
+    listener: &std::net::TcpListener,
+    limit: std::time::Duration,
+) -> Result<std::net::TcpStream, String> {
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        match listener.accept() {
+            Ok((sock, _)) => {
+                sock.set_nonblocking(false).map_err(|e| e.to_string())?;
+                return Ok(sock);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err("no connection within the time limit".into())
+}
+
+/// Serves `count` connections in order: the first is the control connection (kept open),
+/// the others data connections of it. Returns, per data connection, whether it resumed
+/// (rustls' view) and whether it resumed the control connection's session (trace).
+fn serve_python(
+    ctx: Arc<TlsContext>,
+    listener: std::net::TcpListener,
+    count: usize,
+) -> std::thread::JoinHandle<Result<Vec<(bool, bool)>, String>> {
+    std::thread::spawn(move || {
+        let timeout = Some(std::time::Duration::from_secs(10));
+        let (control_config, control_trace) = ctx.traced_control_config();
+        let mut kept = Vec::new();
+        let mut results = Vec::new();
+        for i in 0..count {
+            let sock = accept_within(&listener, std::time::Duration::from_secs(15))?;
+            sock.set_read_timeout(timeout).map_err(|e| e.to_string())?;
+            sock.set_write_timeout(timeout).map_err(|e| e.to_string())?;
+            let (config, trace) = if i == 0 {
+                (control_config.clone(), control_trace.clone())
+            } else {
+                ctx.traced_data_config(&control_trace)
+            };
+            let conn = ServerConnection::new(config).map_err(|e| e.to_string())?;
+            let mut tls = rustls::StreamOwned::new(conn, sock);
+            while tls.conn.is_handshaking() {
+                tls.conn
+                    .complete_io(&mut tls.sock)
+                    .map_err(|e| format!("connection {i}: {e}"))?;
+            }
+            std::io::Write::write_all(&mut tls, b"ok\n").map_err(|e| e.to_string())?;
+            std::io::Write::flush(&mut tls).map_err(|e| e.to_string())?;
+            if i == 0 {
+                kept.push(tls);
+            } else {
+                let resumed = tls.conn.handshake_kind() == Some(HandshakeKind::Resumed);
+                results.push((resumed, trace.resumed_control_session()));
+                tls.conn.send_close_notify();
+                let _ = tls.conn.complete_io(&mut tls.sock);
+            }
+        }
+        Ok(results)
+    })
+}
+
+#[test]
+fn python_ssl_resumes_one_control_session_five_times() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = Arc::new(self_signed_context(dir.path()));
+    let cafile = dir.path().join("ferry-cert.pem");
+    for version in ["1.3", "1.2"] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port().to_string();
+        let server = serve_python(Arc::clone(&ctx), listener, 7);
+        let out = Command::new("python3")
+            .args(["-c", PYTHON_CLIENT, &port, version, path_str(&cafile)])
+            .output()
+            .expect("python3 must be installed for this test");
+        let results = server.join().expect("server thread");
+        assert!(
+            out.status.success(),
+            "TLS {version}: python failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let results = results.expect("server");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "1 1 1 1 1 0",
+            "TLS {version}: client's session_reused"
+        );
+        let mut expected = vec![(true, true); 5];
+        expected.push((false, false));
+        assert_eq!(
+            results, expected,
+            "TLS {version}: (resumed, of this control)"
+        );
+    }
+}

@@ -281,8 +281,13 @@ fn active_control_only(tls: Tls, seed: u64) {
     let data = rng.bytes(1024 * 1024 + 3);
     write_file(&server.root(), "a.bin", &data);
     let active = |cmd: &mut Command| {
-        cmd.args(["--ftp-ssl-control", "--ftp-port", "127.0.0.1", "--disable-eprt"])
-            .args(tls.args());
+        cmd.args([
+            "--ftp-ssl-control",
+            "--ftp-port",
+            "127.0.0.1",
+            "--disable-eprt",
+        ])
+        .args(tls.args());
     };
 
     let mut cmd = support::curl();
@@ -290,7 +295,11 @@ fn active_control_only(tls: Tls, seed: u64) {
     active(&mut cmd);
     cmd.arg(server.url("/"));
     let out = run_curl(&server, cmd);
-    assert!(out.stderr_text().contains(tls.shown()), "{}", out.describe());
+    assert!(
+        out.stderr_text().contains(tls.shown()),
+        "{}",
+        out.describe()
+    );
     assert!(sent(&out, "PROT C"), "no PROT C\n{}", out.describe());
     assert!(sent(&out, "PORT 127,0,0,1,"), "no PORT\n{}", out.describe());
     assert!(out.stdout_text().contains("a.bin"), "{}", out.describe());
@@ -334,16 +343,17 @@ fn curl_clear_data_is_refused_under_tls_data_required() {
     let mut cmd = support::curl();
     cmd.arg("--cacert")
         .arg(server.cafile())
-        .args(["--ftp-ssl-control", "--ftp-port", "127.0.0.1", "--disable-eprt"])
+        .args([
+            "--ftp-ssl-control",
+            "--ftp-port",
+            "127.0.0.1",
+            "--disable-eprt",
+        ])
         .arg("-o")
         .arg(&dest)
         .arg(server.url("/a.bin"));
     let out = support::run(cmd, DEFAULT_TIMEOUT);
-    assert!(
-        !out.success(),
-        "clear download allowed\n{}",
-        out.describe()
-    );
+    assert!(!out.success(), "clear download allowed\n{}", out.describe());
     assert!(got(&out, "521"), "no 521 reply\n{}", out.describe());
     assert!(
         std::fs::read(&dest).map(|d| d.is_empty()).unwrap_or(true),
@@ -356,19 +366,23 @@ fn curl_clear_data_is_refused_under_tls_data_required() {
 /// server must neither send file data in clear nor store curl's cleartext as the upload.
 #[test]
 fn curl_active_with_prot_p_fails_without_cleartext() {
-    let server = Server::builder()
-        .ftps(&["--data-timeout", "3"])
-        .start();
+    let server = Server::builder().ftps(&["--data-timeout", "3"]).start();
     let data = Rng::new(10).bytes(300_000);
     write_file(&server.root(), "secret.bin", &data);
     write_file(&server.local(), "secret-up.bin", &data);
 
     let dest = server.local().join("got.bin");
     let mut cmd = curl_ftps(&server);
-    cmd.args(["--ftp-port", "127.0.0.1", "--disable-eprt", "--max-time", "20"])
-        .arg("-o")
-        .arg(&dest)
-        .arg(server.url("/secret.bin"));
+    cmd.args([
+        "--ftp-port",
+        "127.0.0.1",
+        "--disable-eprt",
+        "--max-time",
+        "20",
+    ])
+    .arg("-o")
+    .arg(&dest)
+    .arg(server.url("/secret.bin"));
     let out = support::run(cmd, Duration::from_secs(40));
     assert!(sent(&out, "PROT P"), "no PROT P\n{}", out.describe());
     assert!(
@@ -386,10 +400,16 @@ fn curl_active_with_prot_p_fails_without_cleartext() {
     }
 
     let mut cmd = curl_ftps(&server);
-    cmd.args(["--ftp-port", "127.0.0.1", "--disable-eprt", "--max-time", "20"])
-        .arg("-T")
-        .arg(server.local().join("secret-up.bin"))
-        .arg(server.url("/up.bin"));
+    cmd.args([
+        "--ftp-port",
+        "127.0.0.1",
+        "--disable-eprt",
+        "--max-time",
+        "20",
+    ])
+    .arg("-T")
+    .arg(server.local().join("secret-up.bin"))
+    .arg(server.url("/up.bin"));
     let out = support::run(cmd, Duration::from_secs(40));
     assert!(
         !out.success(),

@@ -150,7 +150,18 @@ class Suite:
         return b"".join(chunks)
 
     def store(self, ftp, name, data):
-        resp = ftp.storbinary(f"STOR {name}", io.BytesIO(data))
+        try:
+            resp = ftp.storbinary(f"STOR {name}", io.BytesIO(data))
+        except ssl.SSLEOFError as e:
+            # storbinary() ends the upload with conn.unwrap(): our close_notify, then the
+            # server's is awaited. An EOF there means the server closed the data connection
+            # without close_notify (or, during sendall, refused the data connection).
+            try:
+                resp = ftp.getresp()
+            except (FTP_ERRORS + (OSError,)) as e2:
+                resp = repr(e2)
+            check(False, f"STOR {name}: TLS data connection ended without the server's "
+                  f"close_notify ({e}); the control reply was {resp!r}", "data_close_notify")
         check(resp.startswith("226") or resp.startswith("250"), f"STOR {name} end -> {resp!r}")
 
     def fetch(self, ftp, name):

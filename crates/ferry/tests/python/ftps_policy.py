@@ -19,8 +19,8 @@ CHECK is one of:
   no-close-notify an upload whose TLS data stream ends with a TCP FIN but no close_notify
                   gets a 4xx reply, not 226; then a clean upload gets 226 (the caller
                   checks the stored file: its sha256 is printed as `uploaded: HASH NAME`).
-  data-required   under --tls-data required: PROT C then RETR/LIST/STOR -> 521; PROT P
-                  then RETR works (sha256).
+  data-required   under --tls-data required: PROT C (200, or 534 refused by policy), then
+                  RETR/LIST/STOR with clear data -> 521; PROT P then RETR works (sha256).
   implicit        TLS before the greeting on IMPLICIT_PORT: greeting, login, PBSZ/PROT P,
                   STOR + RETR (sha256), and AUTH TLS there -> 503.
 
@@ -229,7 +229,11 @@ class Checks:
         code, text = c.reply()
         return code, text, b"".join(chunks)
 
-    def stor(self, c, name, data, clean=True):
+    def stor(self, c, name, data, clean=True, strict_close=False):
+        """STOR over a TLS data connection. clean: end it with our close_notify (else a
+        bare TCP FIN). strict_close: the server must answer our close_notify with its own
+        (checked strictly by ftps_ftplib.py for every transfer; here only where asked, so
+        the policy checks fail for their own reasons)."""
         s = c.data_connect(True)
         code, text = c.cmd(f"STOR {name}")
         if code not in (125, 150):
@@ -239,7 +243,12 @@ class Checks:
         d = c.wrap_data(s)
         d.sendall(data)
         if clean:
-            d.unwrap()
+            try:
+                d.unwrap()
+            except ssl.SSLEOFError as e:
+                if strict_close:
+                    raise Failure(f"STOR {name}: the server closed the data connection "
+                                  f"without answering our close_notify with its own ({e})")
             d.close()
             raw.close()
         else:
@@ -410,7 +419,7 @@ class Checks:
               "expected 4xx (incomplete)\n" + c.dump(), "incomplete_upload")
         print(f"ok: upload without close_notify -> {text}", flush=True)
         good = data_bytes("complete", 300_000)
-        code, text = self.stor(c, "complete.bin", good, clean=True)
+        code, text = self.stor(c, "complete.bin", good, clean=True, strict_close=True)
         check(code == 226, f"clean upload -> {text!r}\n" + c.dump())
         print(f"uploaded: {hashlib.sha256(good).hexdigest()} complete.bin", flush=True)
         c.expect("QUIT", [221])
@@ -421,7 +430,11 @@ class Checks:
         c.auth()
         c.login(self.user, self.password)
         c.expect("PBSZ 0", [200])
-        c.expect("PROT C", [200])
+        # The server may refuse PROT C itself (534, a policy refusal, RFC 4217 section 9);
+        # either way the protection level stays Clear and transfers must get 521.
+        code, text = c.cmd("PROT C")
+        check(code in (200, 534), f"PROT C under --tls-data required -> {text!r}")
+        print(f"ok: PROT C -> {text}", flush=True)
         c.expect("TYPE I", [200])
         for verb in ("RETR seed.bin", "LIST", "STOR clear.bin"):
             code, text = c.cmd("PASV")
@@ -454,7 +467,7 @@ class Checks:
         c.expect("PROT P", [200])
         c.expect("TYPE I", [200])
         data = data_bytes("implicit", 200_000)
-        code, text = self.stor(c, "implicit.bin", data)
+        code, text = self.stor(c, "implicit.bin", data, strict_close=True)
         check(code == 226, f"STOR -> {text}\n" + c.dump())
         code, text, got = self.retr(c, "implicit.bin")
         check(code == 226 and got == data, f"RETR -> {text}\n" + c.dump())

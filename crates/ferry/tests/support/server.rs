@@ -244,7 +244,10 @@ impl Server {
                         server.addrs.push(addr);
                     } else if let Some(rest) = line.trim().strip_prefix(LISTENING_IMPLICIT) {
                         let addr = SocketAddr::from_str(rest.trim()).unwrap_or_else(|e| {
-                            panic!("bad implicit listening line {line:?}: {e}\n{}", server.logs())
+                            panic!(
+                                "bad implicit listening line {line:?}: {e}\n{}",
+                                server.logs()
+                            )
                         });
                         server.implicit_addrs.push(addr);
                     }
@@ -322,9 +325,16 @@ impl Server {
 
     /// The `TLS certificate SHA-256 fingerprint: ...` value the server printed, if any.
     pub fn fingerprint(&self) -> Option<String> {
-        let out = self.stdout_log.lock().map(|s| s.clone()).unwrap_or_default();
-        out.lines()
-            .find_map(|l| l.trim().strip_prefix(FINGERPRINT).map(|f| f.trim().to_owned()))
+        let out = self
+            .stdout_log
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        out.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix(FINGERPRINT)
+                .map(|f| f.trim().to_owned())
+        })
     }
 
     /// `ftps://HOST:PORT` + `path` for the first implicit-FTPS address.

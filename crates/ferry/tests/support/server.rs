@@ -22,7 +22,9 @@ const LISTENING_IMPLICIT: &str = "Ferry FTPS (implicit) listening on ";
 /// The line prefix of the certificate fingerprint `ferry serve` prints when TLS is on.
 const FINGERPRINT: &str = "TLS certificate SHA-256 fingerprint: ";
 
-/// Options for one test server. Defaults: `--listen 127.0.0.1:0`, user `alice:secret:rw`.
+/// Options for one test server. Defaults: `--listen 127.0.0.1:0`, user `alice:secret:rw`,
+/// and `--tls off` unless [`ServerBuilder::ftps`] (or [`ServerBuilder::state_dir`], or an
+/// explicit `--tls`) asks for TLS.
 #[derive(Debug, Default)]
 pub struct ServerBuilder {
     listen: Vec<String>,
@@ -174,8 +176,19 @@ impl Server {
         let state_dir = opts.state_dir.then(|| dir.path().join("state"));
         if let Some(state) = &state_dir {
             cmd.arg("--state-dir").arg(state);
+        } else if !opts.extra.iter().any(|a| a == "--tls") {
+            // A plain-FTP test server (the issue-2 suites): no TLS, so no certificate is
+            // generated and FEAT/AUTH behave as on a server without FTPS. FTPS tests use
+            // `ftps()`, which gives the server its own state directory.
+            cmd.args(["--tls", "off"]);
         }
         cmd.args(&opts.extra);
+        // Anything Ferry writes relative to its working directory (a default state
+        // directory, say) lands in the test's temporary directory, not the source tree.
+        // (A reference server command may use relative paths: leave its directory alone.)
+        if std::env::var_os("FERRY_TEST_SERVER_CMD").is_none() {
+            cmd.current_dir(dir.path());
+        }
         cmd.env_remove("RUST_LOG_STYLE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -28,6 +28,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::stream::{self, ControlRead, ControlWrite, DataStream};
+use crate::tls::SessionTrace;
 use crate::transfer::{self, MlsxOptions, RunOptions};
 use crate::{data, ServerConfig, SessionReuse};
 
@@ -109,8 +110,9 @@ struct Conn {
     session: Session,
     reader: ControlReader,
     writer: ControlWrite,
-    /// Resumption data of this control connection's TLS session (see `stream::reuse_refusal`).
-    tls_tokens: Vec<Vec<u8>>,
+    /// Traces this control connection's TLS sessions, so a data connection can prove it
+    /// resumed one of them (session reuse `require`).
+    tls_trace: Option<SessionTrace>,
     peer: SocketAddr,
     local: SocketAddr,
     storage: Option<Arc<dyn Storage>>,
@@ -141,7 +143,7 @@ pub(crate) async fn serve(
     if let Err(e) = socket2::SockRef::from(&stream).set_out_of_band_inline(true) {
         debug!(error = %e, "SO_OOBINLINE not set");
     }
-    let mut tls_tokens = Vec::new();
+    let mut tls_trace = None;
     let mut client_subject = None;
     let (rd, wr) = if implicit_tls {
         // Implicit FTPS: TLS before the greeting.
@@ -149,7 +151,9 @@ pub(crate) async fn serve(
             return;
         };
         let wait = shared.config.data_timeout;
-        match stream::accept_control(stream, ctx.control_config(), wait, &mut tls_tokens).await {
+        let (config, trace) = ctx.traced_control_config();
+        tls_trace = Some(trace);
+        match stream::accept_control(stream, config, wait).await {
             Ok(secured) => {
                 client_subject = secured.client_subject;
                 stream::split_tls(secured.tls)
@@ -173,7 +177,7 @@ pub(crate) async fn serve(
         session,
         reader: ControlReader::new(rd),
         writer: wr,
-        tls_tokens,
+        tls_trace,
         peer,
         local,
         storage: None,
@@ -388,7 +392,9 @@ impl Conn {
         let rd = std::mem::replace(&mut self.reader.rd, ControlRead::Gone);
         let wr = std::mem::replace(&mut self.writer, ControlWrite::Gone);
         let wait = self.shared.config.data_timeout;
-        match stream::upgrade(rd, wr, ctx.control_config(), wait, &mut self.tls_tokens).await {
+        let (config, trace) = ctx.traced_control_config();
+        self.tls_trace = Some(trace);
+        match stream::upgrade(rd, wr, config, wait).await {
             Ok((rd, wr, subject)) => {
                 self.reader.rd = rd;
                 self.writer = wr;
@@ -424,14 +430,39 @@ impl Conn {
         }
     }
 
-    /// The rustls configuration for a protected data connection under the reuse policy.
-    fn data_tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
+    /// The rustls configuration for a protected data connection under the reuse policy,
+    /// and under `require` the trace that tells whether it resumed this control session.
+    ///
+    /// TLS 1.3 tickets on data connections: OpenSSL clients (curl) use a ticket only once, so
+    /// a data connection that sends none leaves them nothing to resume the next one with.
+    /// Downloads and listings therefore send one ticket (the client reads that connection
+    /// anyway). Uploads never do: a client that does not read the upload connection closes
+    /// it with the ticket unread, and the kernel then resets the connection and drops the
+    /// end of the upload (measured with lftp/GnuTLS; curl issues 6149 and 13556 report the
+    /// same with other servers).
+    fn data_tls_config(
+        &self,
+        upload: bool,
+    ) -> Option<(Arc<rustls::ServerConfig>, Option<SessionTrace>)> {
         let ctx = self.shared.config.tls.as_ref()?;
-        let config = ctx.data_config();
-        Some(match self.shared.config.session_reuse {
-            SessionReuse::Off => stream::without_resumption(&config),
-            SessionReuse::Accept | SessionReuse::Require => config,
-        })
+        let reuse = self.shared.config.session_reuse;
+        let (config, trace) = match (reuse, &self.tls_trace) {
+            (SessionReuse::Off, _) => {
+                return Some((stream::without_resumption(&ctx.data_config()), None))
+            }
+            (SessionReuse::Require, Some(control)) => {
+                let (config, trace) = ctx.traced_data_config(control);
+                (config, Some(trace))
+            }
+            (SessionReuse::Accept, _) | (SessionReuse::Require, None) => (ctx.data_config(), None),
+        };
+        let tickets = usize::from(!upload);
+        if tickets == config.send_tls13_tickets {
+            return Some((config, trace));
+        }
+        let mut with_tickets = (*config).clone();
+        with_tickets.send_tls13_tickets = tickets;
+        Some((Arc::new(with_tickets), trace))
     }
 
     fn storage(&self) -> Result<Arc<dyn Storage>, OpError> {
@@ -565,7 +596,7 @@ impl Conn {
         drop(passive);
         let _ = stream.set_nodelay(true);
         let tls = if req.protect {
-            match self.data_tls_config() {
+            match self.data_tls_config(req.kind.is_upload()) {
                 Some(c) => Some(c),
                 None => {
                     return Ok((
@@ -605,11 +636,10 @@ impl Conn {
             },
         };
         let require_reuse = self.shared.config.session_reuse == SessionReuse::Require;
-        let tokens = self.tls_tokens.clone();
         let phase2 = async move {
             let data = match tls {
                 None => DataStream::Plain(stream),
-                Some(config) => {
+                Some((config, trace)) => {
                     let accept = TlsAcceptor::from(config).accept(stream);
                     let tls = match tokio::time::timeout(wait, accept).await {
                         Ok(Ok(tls)) => tls,
@@ -623,7 +653,11 @@ impl Conn {
                         }
                     };
                     if require_reuse {
-                        if let Some(why) = stream::reuse_refusal(tls.get_ref().1, &tokens) {
+                        let why = match &trace {
+                            Some(trace) => stream::reuse_refusal(trace),
+                            None => Some("session reuse required, but the control connection is not under TLS".to_string()),
+                        };
+                        if let Some(why) = why {
                             let mut tls = tls;
                             let _ =
                                 tokio::time::timeout(Duration::from_secs(2), tls.shutdown()).await;

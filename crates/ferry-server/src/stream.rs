@@ -128,28 +128,18 @@ pub struct SecuredControl {
     pub client_subject: Option<String>,
 }
 
-/// Runs the server side of a TLS handshake on a control connection. `tokens` receives the
-/// resumption data this session hands out in its tickets, plus the one it resumed from, so
-/// data connections can prove they resumed it.
+/// Runs the server side of a TLS handshake on a control connection, with a configuration
+/// from [`crate::tls::TlsContext::traced_control_config`] so that data connections can
+/// later prove they resumed this connection's session.
 pub async fn accept_control(
     tcp: TcpStream,
     config: Arc<rustls::ServerConfig>,
     wait: Duration,
-    tokens: &mut Vec<Vec<u8>>,
 ) -> io::Result<SecuredControl> {
-    let token: [u8; 16] = rand::random();
-    let acceptor = TlsAcceptor::from(config);
-    let accept = acceptor.accept_with(tcp, |conn| conn.set_resumption_data(&token));
+    let accept = TlsAcceptor::from(config).accept(tcp);
     let tls = tokio::time::timeout(wait, accept)
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
-    tokens.clear();
-    tokens.push(token.to_vec());
-    if let Some(resumed) = tls.get_ref().1.received_resumption_data() {
-        if !resumed.is_empty() {
-            tokens.push(resumed.to_vec());
-        }
-    }
     let client_subject = crate::tls::TlsContext::client_subject(tls.get_ref().1);
     Ok(SecuredControl {
         tls,
@@ -163,7 +153,6 @@ pub async fn upgrade(
     wr: ControlWrite,
     config: Arc<rustls::ServerConfig>,
     wait: Duration,
-    tokens: &mut Vec<Vec<u8>>,
 ) -> io::Result<(ControlRead, ControlWrite, Option<String>)> {
     let (ControlRead::Plain(rd), ControlWrite::Plain(wr)) = (rd, wr) else {
         return Err(io::Error::other("control connection is not in cleartext"));
@@ -171,7 +160,7 @@ pub async fn upgrade(
     let tcp = rd
         .reunite(wr)
         .map_err(|_| io::Error::other("control halves do not match"))?;
-    let secured = accept_control(tcp, config, wait, tokens).await?;
+    let secured = accept_control(tcp, config, wait).await?;
     let (r, w) = split_tls(secured.tls);
     Ok((r, w, secured.client_subject))
 }
@@ -292,21 +281,23 @@ pub fn without_resumption(config: &rustls::ServerConfig) -> Arc<rustls::ServerCo
     Arc::new(c)
 }
 
-/// Why a TLS data connection is refused under session reuse `require`, if it is.
-pub fn reuse_refusal(conn: &rustls::ServerConnection, tokens: &[Vec<u8>]) -> Option<String> {
-    if conn.handshake_kind() != Some(rustls::HandshakeKind::Resumed) {
+/// Why a TLS data connection is refused under session reuse `require`, if it is: `trace`
+/// is the data connection's [`crate::tls::SessionTrace`] after its handshake.
+pub fn reuse_refusal(trace: &crate::tls::SessionTrace) -> Option<String> {
+    if !trace.resumed() {
         return Some(
             "session reuse required: the data connection must resume the control \
-             connection's TLS session, but it did a full handshake"
+             connection's TLS session, but it did a full handshake (pass the control \
+             connection's session to the data connection)"
                 .to_string(),
         );
     }
-    match conn.received_resumption_data() {
-        Some(data) if tokens.iter().any(|t| t.as_slice() == data) => None,
-        _ => Some(
+    if !trace.resumed_control_session() {
+        return Some(
             "session reuse required: the data connection resumed a TLS session that is not \
              this control connection's"
                 .to_string(),
-        ),
+        );
     }
+    None
 }

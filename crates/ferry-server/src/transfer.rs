@@ -207,7 +207,14 @@ pub async fn run(
 ) -> TransferOutcome {
     let result = match prepared {
         Prepared::Send { handle } => send_file(handle, &mut stream, &opts).await,
-        Prepared::Receive { sink, .. } => return receive_file(sink, &mut stream, &opts).await,
+        Prepared::Receive { sink, .. } => {
+            let outcome = receive_file(sink, &mut stream, &opts).await;
+            // Answer the client's close_notify with ours (clients such as Python's ftplib
+            // wait for it); the upload is already complete, so a failure here changes
+            // nothing.
+            let _ = timeout(Duration::from_secs(5), stream.shutdown()).await;
+            return outcome;
+        }
         Prepared::Listing(source) => {
             let (format, pattern) = opts.list.unwrap_or((ListFormat::List, None));
             send_listing(source, format, pattern, &mut stream, &opts).await

@@ -336,18 +336,26 @@ impl Server {
         path
     }
 
-    /// The `TLS certificate SHA-256 fingerprint: ...` value the server printed, if any.
+    /// The `TLS certificate SHA-256 fingerprint: ...` value the server printed, if any
+    /// (waits up to 5 s for it: it may come after the listening lines).
     pub fn fingerprint(&self) -> Option<String> {
-        let out = self
-            .stdout_log
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default();
-        out.lines().find_map(|l| {
-            l.trim()
-                .strip_prefix(FINGERPRINT)
-                .map(|f| f.trim().to_owned())
-        })
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let out = self
+                .stdout_log
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or_default();
+            let found = out.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix(FINGERPRINT)
+                    .map(|f| f.trim().to_owned())
+            });
+            if found.is_some() || Instant::now() >= deadline {
+                return found;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// `ftps://HOST:PORT` + `path` for the first implicit-FTPS address.

@@ -1,7 +1,8 @@
 //! FTPS interop: curl against `ferry serve` with TLS: explicit FTPS (`--ssl-reqd`: AUTH,
 //! PBSZ 0, PROT P) over EPSV and PASV, implicit `ftps://`, active PORT, and session reuse
 //! under `--tls-session-reuse require`; listing, download, upload and resume both ways,
-//! each with TLS 1.2 (`--tls-max 1.2`) and TLS 1.3 (`--tlsv1.3`). Every transfer is
+//! each with TLS 1.2 (`--tls-max 1.2`) and TLS 1.3 (`--tlsv1.3`), and several transfers on
+//! one control connection (`--next`). Every transfer is
 //! checked by sha256.
 //!
 //! Active mode: curl 7.88 (Debian 12) never puts TLS on an active-mode data connection,
@@ -422,4 +423,78 @@ fn curl_active_with_prot_p_fails_without_cleartext() {
         "the server stored {} bytes of cleartext sent after PROT P",
         stored.len()
     );
+}
+
+/// One curl run, one control connection (`--next` keeps it): download, two uploads, then a
+/// download again, under the default policy. After an upload curl 7.88 has no TLS 1.3
+/// ticket left (Ferry sends none on upload connections, see the README), so its later data
+/// connections do full handshakes: the default (`accept`) must take them.
+fn several_transfers_on_one_connection(tls: Tls, seed: u64) {
+    let server = ftps_server();
+    let mut rng = Rng::new(seed);
+    let a = rng.bytes(700_001);
+    let b = rng.bytes(300_003);
+    write_file(&server.root(), "a.bin", &a);
+    write_file(&server.local(), "b.bin", &b);
+    let got1 = server.local().join("got1.bin");
+    let got2 = server.local().join("got2.bin");
+
+    let mut cmd = curl_ftps(&server);
+    cmd.args(tls.args())
+        .arg("-o")
+        .arg(&got1)
+        .arg(server.url("/a.bin"));
+    let uploads = [
+        (server.local().join("b.bin"), "/b1.bin"),
+        (server.local().join("b.bin"), "/b2.bin"),
+    ];
+    for (file, path) in &uploads {
+        cmd.arg("--next")
+            .args(["--user", &format!("{}:{}", support::USER, support::PASS)])
+            .arg("--cacert")
+            .arg(server.cafile())
+            .arg("--ssl-reqd")
+            .args(tls.args())
+            .arg("-T")
+            .arg(file)
+            .arg(server.url(path));
+    }
+    cmd.arg("--next")
+        .args(["--user", &format!("{}:{}", support::USER, support::PASS)])
+        .arg("--cacert")
+        .arg(server.cafile())
+        .arg("--ssl-reqd")
+        .args(tls.args())
+        .arg("-o")
+        .arg(&got2)
+        .arg(server.url("/a.bin"));
+    let out = run_curl(&server, cmd);
+    assert!(
+        out.stderr_text().contains("Re-using existing connection"),
+        "curl did not keep its control connection\n{}",
+        out.describe()
+    );
+    assert_eq!(sha256_file(&got1), sha256_bytes(&a), "first download");
+    assert_eq!(
+        sha256_file(&got2),
+        sha256_bytes(&a),
+        "download after uploads"
+    );
+    for (_, path) in &uploads {
+        assert_eq!(
+            sha256_file(&server.root().join(path.trim_start_matches('/'))),
+            sha256_bytes(&b),
+            "upload {path}"
+        );
+    }
+}
+
+#[test]
+fn curl_several_transfers_on_one_connection_tls12() {
+    several_transfers_on_one_connection(Tls::V12, 11);
+}
+
+#[test]
+fn curl_several_transfers_on_one_connection_tls13() {
+    several_transfers_on_one_connection(Tls::V13, 12);
 }

@@ -571,7 +571,10 @@ impl Authenticator for UserDb {
         let found = self.users.get(user).ok_or(AuthError::Invalid)?;
         Ok(Account {
             name: user.to_string(),
-            home: found.home.clone().unwrap_or_else(|| self.default_home.clone()),
+            home: found
+                .home
+                .clone()
+                .unwrap_or_else(|| self.default_home.clone()),
             access: found.access,
             anonymous: false,
         })

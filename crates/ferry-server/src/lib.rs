@@ -14,7 +14,21 @@
 //! - `data`: passive listeners (port range, bound to the control connection's local
 //!   address, only the control peer's IP accepted) and active connects;
 //! - `transfer`: file and listing transfers: `sendfile(2)` for plain binary downloads,
-//!   bounded buffers for TYPE A and uploads, listings streamed batch by batch.
+//!   bounded buffers for TLS, TYPE A and uploads, listings streamed batch by batch;
+//! - `stream`: plain and TLS byte streams: control halves that can be upgraded (AUTH TLS)
+//!   and downgraded (CCC), data streams, and the session-reuse check of protected data
+//!   connections;
+//! - [`tls`]: certificates (PEM files or a self-signed one kept in the state directory),
+//!   the rustls configurations for control and data connections sharing one ticketer and
+//!   session cache, reload, client certificates and the key log.
+//!
+//! FTPS (RFC 4217): the session state machine decides AUTH/PBSZ/PROT/CCC and the policy
+//! ([`TlsPolicy`]); the driver runs the handshakes. Cleartext received after `AUTH TLS`
+//! is discarded before the handshake. Data connections under `PROT P` are TLS with the
+//! server as TLS server in both passive and active mode, and end with close_notify; an
+//! upload that ends without the client's close_notify is incomplete. Under
+//! [`SessionReuse::Require`] a data connection must resume a session of its own control
+//! connection, proven with per-connection session traces (TLS 1.2 and 1.3 alike).
 //!
 //! Flow of a command: control bytes → `LineDecoder` → `Session::handle_line` → actions
 //! (reply, authenticate, storage operation, open passive listener, transfer) → results fed

@@ -1,3 +1,181 @@
 //! # ferry-client: Ferry's FTP/FTPS client library
 //!
-//! (Being written; see the crate docs once it lands.)
+//! An async (tokio) client on the same `ferry-proto` codecs as the server: the control
+//! connection is decoded with [`ferry_proto::line::LineDecoder`] and
+//! [`ferry_proto::reply::ReplyParser`], commands are [`ferry_proto::Command`]s encoded by the
+//! core. A negative reply is a value ([`ClientError::Rejected`]), never a panic.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), ferry_client::ClientError> {
+//! use ferry_client::{Client, ConnectOptions, Password, StoreMode};
+//! let mut opts = ConnectOptions::new("ftp.example.org", 21);
+//! opts.user = "alice".into();
+//! opts.password = Password::new("secret");
+//! let mut client = Client::connect(opts).await?;
+//! let mut file = tokio::io::sink();
+//! client.retrieve("/pub/file.bin", 0, None, &mut file, &mut |_| {}).await?;
+//! client.quit().await
+//! # }
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+mod client;
+mod error;
+mod shim;
+
+pub use client::Client;
+pub use error::ClientError;
+pub use ferry_proto::listing::EntryKind;
+pub use ferry_proto::{Password, Reply};
+pub use shim::{Features, RemoteEntry};
+
+/// How the control connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Security {
+    /// Plain FTP.
+    #[default]
+    None,
+    /// Explicit FTPS: `AUTH TLS` on the plain control connection.
+    Explicit,
+    /// Implicit FTPS (`ftps://`): TLS from the first byte.
+    Implicit,
+}
+
+/// How the server certificate is checked.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TlsVerify {
+    /// Against the system's trust store (rustls-native-certs), host name checked. Default.
+    #[default]
+    System,
+    /// Against these PEM CA certificates (e.g. a self-signed server's own certificate); the
+    /// host name is checked too.
+    CaFile(PathBuf),
+    /// Trust on first use: SHA-256 fingerprints per `host:port` in a known-hosts style file
+    /// (one `host:port sha256-hex` line each; the CLI uses ~/.config/ferry/known_hosts). A
+    /// certificate that verifies against the system store is accepted as usual; otherwise an
+    /// unknown host's fingerprint is stored with a warning (`tracing::warn`), and a changed
+    /// fingerprint is [`ClientError::CertificateChanged`].
+    TrustOnFirstUse {
+        /// The known-hosts file.
+        store: PathBuf,
+    },
+    /// No verification at all (`--insecure`).
+    Insecure,
+}
+
+/// How data connections are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DataMode {
+    /// The client connects: `EPSV`, falling back to `PASV`.
+    #[default]
+    Passive,
+    /// The server connects: `EPRT`, falling back to `PORT`.
+    Active,
+}
+
+/// Everything [`Client::connect`] needs.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Host name or IP literal (IPv6 without brackets).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Plain, explicit or implicit FTPS.
+    pub security: Security,
+    /// How the certificate is checked (TLS only).
+    pub tls_verify: TlsVerify,
+    /// User name (`anonymous` when a URL has none).
+    pub user: String,
+    /// Password (never printed).
+    pub password: Password,
+    /// Account for `ACCT`, when the server asks (332).
+    pub account: Option<String>,
+    /// Passive or active data connections.
+    pub data_mode: DataMode,
+    /// `PROT P` on TLS sessions (default true).
+    pub protect_data: bool,
+    /// Limit for the TCP connect (and the TLS handshake).
+    pub connect_timeout: Duration,
+    /// A stall on the control or a data connection beyond this is an error.
+    pub io_timeout: Duration,
+    /// Send `NOOP` on the control connection this often during long transfers.
+    pub keepalive: Option<Duration>,
+}
+
+impl ConnectOptions {
+    /// Defaults: plain FTP, system trust store, user `anonymous` with password
+    /// `anonymous@`, passive mode, protected data, 30 s connect timeout, 60 s I/O timeout,
+    /// no keep-alive.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        ConnectOptions {
+            host: host.into(),
+            port,
+            security: Security::None,
+            tls_verify: TlsVerify::System,
+            user: "anonymous".to_string(),
+            password: Password::new("anonymous@"),
+            account: None,
+            data_mode: DataMode::Passive,
+            protect_data: true,
+            connect_timeout: Duration::from_secs(30),
+            io_timeout: Duration::from_secs(60),
+            keepalive: None,
+        }
+    }
+}
+
+/// One event of the protocol trace (for `ferry shell -d`). `PASS` is shown as `PASS ****`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trace {
+    /// A command line sent (without CRLF).
+    Sent(String),
+    /// A reply received.
+    Received(Reply),
+}
+
+/// How an upload treats the remote file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreMode {
+    /// `STOR`: create or replace.
+    Replace,
+    /// `APPE`: append.
+    Append,
+    /// `REST n` + `STOR`: write from byte `n` on (resume).
+    At(u64),
+}
+
+/// A server-side hash algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HashAlgorithm {
+    /// SHA-256 (`HASH` with SHA-256, `XSHA256`).
+    Sha256,
+    /// SHA-1 (`HASH` with SHA-1, `XSHA1`).
+    Sha1,
+    /// MD5 (`HASH` with MD5, `XMD5`).
+    Md5,
+    /// CRC-32 (`HASH` with CRC32, `XCRC`).
+    Crc32,
+}
+
+impl HashAlgorithm {
+    /// The name used by the `HASH` command (`SHA-256`, `SHA-1`, `MD5`, `CRC32`).
+    pub fn hash_name(self) -> &'static str {
+        match self {
+            HashAlgorithm::Sha256 => "SHA-256",
+            HashAlgorithm::Sha1 => "SHA-1",
+            HashAlgorithm::Md5 => "MD5",
+            HashAlgorithm::Crc32 => "CRC32",
+        }
+    }
+}
+
+/// A hash computed by the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteHash {
+    /// The algorithm.
+    pub algorithm: HashAlgorithm,
+    /// The digest in lower-case hex.
+    pub hex: String,
+}

@@ -155,10 +155,11 @@ pub enum WriteMode {
     Replace,
     /// APPE: append to the file (created if missing).
     Append,
-    /// REST n + STOR: write from byte `n` of the existing file, truncating what follows.
-    /// `n` greater than the file's size is an error: [`StorageError::Io`] with
-    /// [`std::io::ErrorKind::InvalidInput`] (see [`StorageError::invalid_input`]), which the
-    /// server answers with `554` (or `550`). A missing file is [`StorageError::NotFound`].
+    /// REST n + STOR: overwrite the existing file in place from byte `n`, keeping what
+    /// follows the written range (as vsftpd and pure-ftpd do), so several connections can
+    /// each write their own range of one file (segmented uploads). `n` past the end of the
+    /// file extends it (the gap reads as zeros until written). A missing file is
+    /// [`StorageError::NotFound`].
     At(u64),
     /// STOU: the path names a file that must not exist yet (create exclusively).
     CreateNew,

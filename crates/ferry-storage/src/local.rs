@@ -16,8 +16,9 @@
 //!   upload keeps its partial bytes for a later `REST` + `STOR` or `APPE`. The rename
 //!   replaces the name itself: a `STOR` over a symlink replaces the link with a file (the
 //!   file it pointed to is left as it was). The new file keeps the old one's permission bits.
-//! - `Append` opens for appending (creating the file if missing), `At(n)` truncates the
-//!   existing file to `n` bytes and writes from there, `CreateNew` creates exclusively.
+//! - `Append` opens for appending (creating the file if missing), `At(n)` overwrites the
+//!   existing file in place from byte `n` (no truncation; past the end it extends the
+//!   file), `CreateNew` creates exclusively.
 //!
 //! Names starting with [`TEMP_PREFIX`] belong to Ferry: they are never listed, reading them
 //! gives [`StorageError::NotFound`] and creating, changing or removing them gives
@@ -450,13 +451,7 @@ fn open_sink(root: &Dir, rel: &str, mode: WriteMode) -> Result<SinkState, Storag
                 return Err(StorageError::NotFound);
             }
             let mut file = parent.open_with(name, &options).map_err(io_err)?.into_std();
-            let len = require_regular(&file)?;
-            if offset > len {
-                return Err(StorageError::invalid_input(
-                    "restart offset beyond the end of the file",
-                ));
-            }
-            file.set_len(offset).map_err(io_err)?;
+            require_regular(&file)?;
             file.seek(SeekFrom::Start(offset)).map_err(io_err)?;
             file
         }

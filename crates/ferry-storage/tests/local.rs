@@ -513,22 +513,38 @@ async fn append_semantics() {
 async fn write_at_semantics() {
     let f = fixture();
     std::fs::write(f.root.join("f"), b"hello world").expect("write");
+    // In place, keeping what follows the written range.
     write_file(&f.fs, "f", WriteMode::At(5), b"!!").await;
-    assert_eq!(std::fs::read(f.root.join("f")).expect("read"), b"hello!!");
+    assert_eq!(
+        std::fs::read(f.root.join("f")).expect("read"),
+        b"hello!!orld"
+    );
     write_file(&f.fs, "f", WriteMode::At(7), b"?").await;
-    assert_eq!(std::fs::read(f.root.join("f")).expect("read"), b"hello!!?");
+    assert_eq!(
+        std::fs::read(f.root.join("f")).expect("read"),
+        b"hello!!?rld"
+    );
     write_file(&f.fs, "f", WriteMode::At(0), b"").await;
-    assert_eq!(std::fs::read(f.root.join("f")).expect("read"), b"");
+    assert_eq!(
+        std::fs::read(f.root.join("f")).expect("read"),
+        b"hello!!?rld"
+    );
 
+    // Past the end: the file grows, the gap reads as zeros.
     std::fs::write(f.root.join("g"), b"12345").expect("write");
-    let err =
-        f.fs.open_write(&vp("g"), WriteMode::At(6))
-            .await
-            .err()
-            .expect("beyond EOF");
-    assert!(err.is_invalid_input(), "{err:?}");
-    assert_eq!(err.reply_code(), 451);
-    assert_eq!(std::fs::read(f.root.join("g")).expect("read"), b"12345");
+    write_file(&f.fs, "g", WriteMode::At(7), b"x").await;
+    assert_eq!(
+        std::fs::read(f.root.join("g")).expect("read"),
+        b"12345\0\0x"
+    );
+    // Ranges written out of order by several sinks make up the whole file.
+    std::fs::write(f.root.join("h"), b"").expect("write");
+    write_file(&f.fs, "h", WriteMode::At(6), b"world").await;
+    write_file(&f.fs, "h", WriteMode::At(0), b"hello ").await;
+    assert_eq!(
+        std::fs::read(f.root.join("h")).expect("read"),
+        b"hello world"
+    );
     assert!(matches!(
         f.fs.open_write(&vp("missing"), WriteMode::At(0))
             .await

@@ -167,7 +167,7 @@ pub enum StoreMode {
     Replace,
     /// APPE: append.
     Append,
-    /// REST n + STOR: overwrite from byte n.
+    /// REST n + STOR: overwrite in place from byte n (no truncation; past the end extends).
     At(u64),
 }
 
@@ -346,7 +346,8 @@ pub struct Session {
     local: IpAddr,
     state: State,
     ty: TransferType,
-    rest: u64,
+    /// A pending REST offset (`Some(0)` is an explicit `REST 0`).
+    rest: Option<u64>,
     rename_from: Option<VirtualPath>,
     data: DataSetup,
     epsv_all: bool,
@@ -411,7 +412,7 @@ impl Session {
             local: canonical_ip(local),
             state: State::AwaitUser,
             ty: TransferType::Ascii(FormatControl::NonPrint),
-            rest: 0,
+            rest: None,
             rename_from: None,
             data: DataSetup::None,
             epsv_all: false,
@@ -636,13 +637,17 @@ impl Session {
                 self.fs_path(&arg, false, FsOp::Mlst)
             }
             Command::Retr(arg) => self.with_path(&arg, |s, path| {
-                s.start_transfer(TransferKind::Retr { path, offset: rest })
+                s.start_transfer(TransferKind::Retr {
+                    path,
+                    offset: rest.unwrap_or(0),
+                })
             }),
             Command::Stor(arg) => {
-                let mode = if rest > 0 {
-                    StoreMode::At(rest)
-                } else {
-                    StoreMode::Replace
+                // An explicit REST (even REST 0) overwrites in place, so several connections
+                // can each write a range of one file; a plain STOR replaces atomically.
+                let mode = match rest {
+                    Some(n) => StoreMode::At(n),
+                    None => StoreMode::Replace,
                 };
                 self.upload(&arg, |path| TransferKind::Stor { path, mode })
             }
@@ -662,7 +667,7 @@ impl Session {
                 })
             }
             Command::Rest(n) => {
-                self.rest = n;
+                self.rest = Some(n);
                 vec![reply(350, format!("Restarting at {n}. Send STOR or RETR."))]
             }
             Command::Allo { .. } => vec![reply(202, "ALLO not needed.")],

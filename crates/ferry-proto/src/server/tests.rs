@@ -584,3 +584,21 @@ fn certificate_user_logs_in_with_232_without_password() {
     assert_eq!(codes(&a), [232]);
     assert_eq!(s.user(), Some("alice"));
 }
+
+#[test]
+fn explicit_rest_zero_overwrites_in_place() {
+    let mut s = logged_in(false);
+    line(&mut s, "EPSV");
+    s.on_passive(Ok(4000));
+    line(&mut s, "REST 0");
+    match &line(&mut s, "STOR f")[..] {
+        [Action::Transfer(req)] => assert!(matches!(
+            req.kind,
+            TransferKind::Stor {
+                mode: StoreMode::At(0),
+                ..
+            }
+        )),
+        other => panic!("{other:?}"),
+    }
+}

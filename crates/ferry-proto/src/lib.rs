@@ -14,13 +14,18 @@
 //! - [`listing`]: LIST (`ls -l`), NLST and MLSD/MLST writers, and MDTM time stamps.
 //! - [`transfer`]: TYPE A line-ending conversion (streaming).
 //! - [`server`]: the server session state machine: commands in, replies and I/O requests out.
+//! - [`listing_parse`]: LIST (Unix `ls -l`, Windows/IIS) and MLSD/MLST parsers for the client.
+//! - [`client`]: client-side helpers: reply outcomes, the login state machine, FEAT/HELP,
+//!   PASV/EPSV targets and remote checksums.
 //!
 //! Time is always passed in by the caller as seconds since the Unix epoch (UTC).
 
 pub mod addr;
+pub mod client;
 pub mod command;
 pub mod line;
 pub mod listing;
+pub mod listing_parse;
 pub mod path;
 pub mod reply;
 pub mod server;

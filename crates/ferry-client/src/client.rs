@@ -1,109 +1,640 @@
 //! [`Client`]: one control connection and the data connections it opens.
+//!
+//! ```text
+//!            connect() ok                     every operation
+//!   (none) ──────────────▶ Idle ──begin()──▶ Busy ──end(Ok | Rejected | NotSupported)──▶ Idle
+//!                                              │
+//!                                              └──end(I/O, timeout, protocol, 421)──▶ Closed
+//! ```
+//!
+//! An operation that finds the session `Busy` means an earlier one was abandoned half way
+//! (its future dropped): the control connection may hold replies nobody read, so the
+//! session refuses to go on rather than pair replies with the wrong commands. A failed data
+//! connection does not break the session when the final reply could still be read
+//! (the client re-synchronises before returning the error).
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
+use ferry_proto::command::{EpsvArg, ListArgs, Opts, TransferType};
+use ferry_proto::reply::ReplyClass;
+use ferry_proto::Command;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{sleep_until, timeout, timeout_at, Instant};
+
+use crate::control::{Control, TraceFn};
+use crate::shim;
+use crate::stream::Stream;
+use crate::tls::TlsSetup;
 use crate::{
-    ClientError, ConnectOptions, Features, RemoteEntry, RemoteHash, Reply, StoreMode, Trace,
+    ClientError, ConnectOptions, DataMode, Features, HashAlgorithm, RemoteEntry, RemoteHash, Reply,
+    Security, StoreMode,
 };
+
+/// Size of one data read/write.
+const CHUNK: usize = 64 * 1024;
+/// Largest listing accepted (bytes).
+const MAX_LISTING: u64 = 256 * 1024 * 1024;
+/// Longest wait for the final reply after the client cut a transfer short.
+const ABORT_WAIT: Duration = Duration::from_secs(10);
+/// At most this many connections are refused from the wrong address in active mode.
+const MAX_FOREIGN_CONNECTIONS: usize = 8;
+
+/// Where the session stands (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Ready for the next operation.
+    Idle,
+    /// An operation is running (or was abandoned half way).
+    Busy,
+    /// The control connection is gone or out of step.
+    Closed,
+}
+
+/// Whether an optional command works on this server (learnt once per session).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Support {
+    Unknown,
+    Yes,
+    No,
+}
+
+/// A data connection being set up.
+enum Pending {
+    /// Passive: already connected to the server.
+    Passive(TcpStream),
+    /// Active: waiting for the server to connect.
+    Active(TcpListener),
+}
+
+/// The data connection of a running transfer, with what was learnt while opening it.
+struct Transfer {
+    data: Stream,
+    /// A final reply that came instead of the 1yz (some servers for empty listings).
+    early_final: Option<Reply>,
+    /// The transfer command as shown in errors.
+    command: String,
+}
 
 /// A logged-in FTP/FTPS session.
 pub struct Client {
-    _todo: (),
+    ctrl: Control,
+    state: State,
+    greeting: Reply,
+    features: Features,
+    tls: Option<TlsSetup>,
+    /// PROT P is in force: data connections use TLS.
+    protect: bool,
+    data_mode: DataMode,
+    io_timeout: Duration,
+    keepalive: Option<Duration>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    epsv: Support,
+    eprt: Support,
+    /// X-hash commands answered 500/502 (index as in `X_HASHES`).
+    x_hash_missing: [bool; 4],
+    /// Algorithm selected with `OPTS HASH` in this session.
+    hash_selected: Option<HashAlgorithm>,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("peer", &self.peer)
+            .field("state", &self.state)
+            .field("tls", &self.is_tls())
+            .field("protect", &self.protect)
+            .finish_non_exhaustive()
     }
 }
 
-#[allow(unused_variables, clippy::unused_async)]
+const X_HASHES: [(&str, HashAlgorithm); 4] = [
+    ("XSHA256", HashAlgorithm::Sha256),
+    ("XSHA1", HashAlgorithm::Sha1),
+    ("XMD5", HashAlgorithm::Md5),
+    ("XCRC", HashAlgorithm::Crc32),
+];
+
+fn hex_len(a: HashAlgorithm) -> usize {
+    match a {
+        HashAlgorithm::Sha256 => 64,
+        HashAlgorithm::Sha1 => 40,
+        HashAlgorithm::Md5 => 32,
+        HashAlgorithm::Crc32 => 8,
+    }
+}
+
+fn is_positive(reply: &Reply) -> bool {
+    reply.code.class() == ReplyClass::PositiveCompletion
+}
+
+/// 500 / 502 (and 504 for a parameter): the server does not know the command.
+fn is_unknown_command(reply: &Reply) -> bool {
+    matches!(reply.code.get(), 500 | 502 | 504)
+}
+
+fn rejected(command: String, reply: Reply) -> ClientError {
+    ClientError::Rejected { command, reply }
+}
+
+/// Resolves and connects, trying each address in turn, within `limit` overall.
+async fn connect_tcp(host: &str, port: u16, limit: Duration) -> Result<TcpStream, ClientError> {
+    let attempt = async {
+        let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => tokio::net::lookup_host((host, port))
+                .await?
+                .take(16)
+                .collect(),
+        };
+        let mut last = std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{host}: no address found"),
+        );
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    };
+    let tcp = timeout(limit, attempt)
+        .await
+        .map_err(|_| ClientError::Timeout("connecting"))??;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
 impl Client {
     /// Connects and logs in: greeting, `AUTH TLS`/`PBSZ 0`/`PROT P` when explicit FTPS,
     /// login, `FEAT`, `OPTS UTF8 ON` when offered, `TYPE I`.
     pub async fn connect(opts: ConnectOptions) -> Result<Client, ClientError> {
-        todo!()
+        Client::connect_traced(opts, None).await
     }
+
+    /// [`Client::connect`] with the protocol trace installed from the first reply on (for
+    /// `ftp -d` style output of the login).
+    pub async fn connect_traced(
+        opts: ConnectOptions,
+        trace: Option<TraceFn>,
+    ) -> Result<Client, ClientError> {
+        let tls = match opts.security {
+            Security::None => None,
+            Security::Explicit | Security::Implicit => {
+                Some(TlsSetup::new(&opts.tls_verify, &opts.host, opts.port)?)
+            }
+        };
+        let tcp = connect_tcp(&opts.host, opts.port, opts.connect_timeout).await?;
+        let peer = tcp.peer_addr()?;
+        let local = tcp.local_addr()?;
+        let stream = match (&tls, opts.security) {
+            (Some(tls), Security::Implicit) => {
+                let s = timeout(opts.connect_timeout, tls.connect(tcp))
+                    .await
+                    .map_err(|_| ClientError::Timeout("TLS handshake"))??;
+                tls.commit_first_use()?;
+                s
+            }
+            _ => Stream::Plain(tcp),
+        };
+        let mut ctrl = Control::new(stream, opts.io_timeout);
+        ctrl.trace = trace;
+
+        // Greeting: 120 means "wait", 220 "ready", anything else is a refusal (421).
+        let mut greeting = None;
+        for _ in 0..10 {
+            let reply = ctrl.read_reply().await?;
+            match reply.code.get() {
+                120 => continue,
+                220 => {
+                    greeting = Some(reply);
+                    break;
+                }
+                _ => return Err(rejected("(greeting)".into(), reply)),
+            }
+        }
+        let greeting =
+            greeting.ok_or_else(|| ClientError::Protocol("no 220 greeting".to_string()))?;
+
+        if let (Some(tls), Security::Explicit) = (&tls, opts.security) {
+            let (shown, reply) = ctrl.exchange(&Command::Auth("TLS".into())).await?;
+            if !matches!(reply.code.get(), 234 | 334) {
+                return Err(rejected(shown, reply));
+            }
+            if ctrl.has_buffered() {
+                return Err(ClientError::Protocol(
+                    "the server sent data after accepting AUTH TLS".into(),
+                ));
+            }
+            let trace = ctrl.trace.take();
+            let tcp = match ctrl.stream {
+                Stream::Plain(tcp) => tcp,
+                Stream::Tls(_) => return Err(ClientError::Protocol("TLS twice".into())),
+            };
+            let s = timeout(opts.connect_timeout, tls.connect(tcp))
+                .await
+                .map_err(|_| ClientError::Timeout("TLS handshake"))??;
+            tls.commit_first_use()?;
+            ctrl = Control::new(s, opts.io_timeout);
+            ctrl.trace = trace;
+        }
+
+        let mut client = Client {
+            ctrl,
+            state: State::Busy,
+            greeting,
+            features: Features::default(),
+            tls,
+            protect: false,
+            data_mode: opts.data_mode,
+            io_timeout: opts.io_timeout,
+            keepalive: opts.keepalive.filter(|d| !d.is_zero()),
+            peer,
+            local,
+            epsv: Support::Unknown,
+            eprt: Support::Unknown,
+            x_hash_missing: [false; 4],
+            hash_selected: None,
+        };
+        let protection_done = if client.tls.is_some() {
+            client.protection(opts.protect_data, false).await?
+        } else {
+            true
+        };
+        client.login(&opts).await?;
+        if !protection_done {
+            client.protection(opts.protect_data, true).await?;
+        }
+        let (_, feat) = client.ctrl.exchange(&Command::Feat).await?;
+        if feat.code.get() == 211 {
+            client.features = Features::from_feat_lines(&feat.lines);
+        }
+        if client.features.has("UTF8") {
+            client
+                .ctrl
+                .exchange(&Command::Opts(Opts::Utf8(true)))
+                .await?;
+        }
+        client.expect_ok(Command::Type(TransferType::Image)).await?;
+        client.state = State::Idle;
+        Ok(client)
+    }
+
+    /// `PBSZ 0` and `PROT P` (or `PROT C`). Before login a refusal is tolerated (returns
+    /// false: try again after login); after login it is an error.
+    async fn protection(&mut self, protect: bool, after_login: bool) -> Result<bool, ClientError> {
+        let (shown, reply) = self.ctrl.exchange(&Command::Pbsz(0)).await?;
+        if !is_positive(&reply) {
+            if !after_login && matches!(reply.code.get(), 503 | 530) {
+                return Ok(false);
+            }
+            return Err(rejected(shown, reply));
+        }
+        let level = if protect { 'P' } else { 'C' };
+        let (shown, reply) = self.ctrl.exchange(&Command::Prot(level)).await?;
+        if !is_positive(&reply) {
+            if !after_login && matches!(reply.code.get(), 503 | 530) {
+                return Ok(false);
+            }
+            return Err(rejected(shown, reply));
+        }
+        self.protect = protect;
+        Ok(true)
+    }
+
+    /// USER / PASS / ACCT (230, 232, 202 done; 331 password; 332 account).
+    async fn login(&mut self, opts: &ConnectOptions) -> Result<(), ClientError> {
+        let mut cmd = Command::User(opts.user.clone());
+        for _ in 0..3 {
+            let (_, reply) = self.ctrl.exchange(&cmd).await?;
+            cmd = match (reply.code.get(), &cmd) {
+                (230 | 232 | 202, _) => return Ok(()),
+                (331, Command::User(_)) => Command::Pass(opts.password.clone()),
+                (332, Command::User(_) | Command::Pass(_)) => match &opts.account {
+                    Some(a) => Command::Acct(a.clone()),
+                    None => return Err(ClientError::LoginFailed(reply)),
+                },
+                _ => return Err(ClientError::LoginFailed(reply)),
+            };
+        }
+        Err(ClientError::Protocol("login did not complete".into()))
+    }
+
     /// Installs (or removes) the protocol trace callback.
-    pub fn set_trace(&mut self, trace: Option<Box<dyn FnMut(&Trace) + Send>>) {
-        todo!()
+    pub fn set_trace(&mut self, trace: Option<TraceFn>) {
+        self.ctrl.trace = trace;
     }
+
     /// The features from `FEAT` (empty if FEAT failed).
     pub fn features(&self) -> &Features {
-        todo!()
+        &self.features
     }
+
     /// The server's greeting (220).
     pub fn greeting(&self) -> &Reply {
-        todo!()
+        &self.greeting
     }
+
     /// True when the control connection is TLS.
     pub fn is_tls(&self) -> bool {
-        todo!()
+        self.ctrl.stream.is_tls()
     }
+
+    /// True when data connections are protected (`PROT P` accepted).
+    pub fn is_data_protected(&self) -> bool {
+        self.protect
+    }
+
+    // ---- session state -------------------------------------------------------------
+
+    fn begin(&mut self) -> Result<(), ClientError> {
+        match self.state {
+            State::Idle => {
+                self.state = State::Busy;
+                Ok(())
+            }
+            State::Busy => {
+                self.state = State::Closed;
+                Err(ClientError::Protocol(
+                    "an earlier operation was interrupted; the control connection is out of step"
+                        .into(),
+                ))
+            }
+            State::Closed => Err(ClientError::Io(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "the control connection is closed",
+            ))),
+        }
+    }
+
+    fn end<T>(&mut self, r: Result<T, ClientError>) -> Result<T, ClientError> {
+        if self.state == State::Busy {
+            self.state = match &r {
+                Ok(_) => State::Idle,
+                Err(ClientError::Rejected { reply, .. } | ClientError::LoginFailed(reply))
+                    if reply.code.get() == 421 =>
+                {
+                    State::Closed
+                }
+                Err(
+                    ClientError::Rejected { .. }
+                    | ClientError::NotSupported(_)
+                    | ClientError::LoginFailed(_),
+                ) => State::Idle,
+                Err(_) => State::Closed,
+            };
+        }
+        r
+    }
+
+    /// Sends `cmd`; a 2yz final reply is returned, anything else is `Rejected`.
+    async fn expect_ok(&mut self, cmd: Command) -> Result<Reply, ClientError> {
+        let (shown, reply) = self.ctrl.exchange(&cmd).await?;
+        if is_positive(&reply) {
+            Ok(reply)
+        } else {
+            Err(rejected(shown, reply))
+        }
+    }
+
+    async fn simple(&mut self, cmd: Command) -> Result<(), ClientError> {
+        self.begin()?;
+        let r = self.expect_ok(cmd).await.map(|_| ());
+        self.end(r)
+    }
+
+    // ---- simple commands -----------------------------------------------------------
+
     /// Sends one raw command line (`quote`) and returns its final reply, whatever its code.
+    /// No data connection is opened.
     pub async fn raw(&mut self, line: &str) -> Result<Reply, ClientError> {
-        todo!()
+        self.begin()?;
+        let r = async {
+            self.ctrl.send_raw(line).await?;
+            self.ctrl.read_final().await
+        }
+        .await;
+        self.end(r)
     }
+
     /// `PWD`: the current directory.
     pub async fn pwd(&mut self) -> Result<String, ClientError> {
-        todo!()
+        self.begin()?;
+        let r = async {
+            let reply = self.expect_ok(Command::Pwd).await?;
+            parse_pwd(&reply).ok_or_else(|| {
+                ClientError::Protocol(format!(
+                    "no quoted path in the PWD reply {:?}",
+                    reply.text()
+                ))
+            })
+        }
+        .await;
+        self.end(r)
     }
+
     /// `CWD path`.
     pub async fn cwd(&mut self, path: &str) -> Result<(), ClientError> {
-        todo!()
+        self.simple(Command::Cwd(path.into())).await
     }
+
     /// `CDUP`.
     pub async fn cdup(&mut self) -> Result<(), ClientError> {
-        todo!()
+        self.simple(Command::Cdup).await
     }
+
     /// `MKD path`.
     pub async fn mkdir(&mut self, path: &str) -> Result<(), ClientError> {
-        todo!()
+        self.simple(Command::Mkd(path.into())).await
     }
+
     /// `RMD path`.
     pub async fn rmdir(&mut self, path: &str) -> Result<(), ClientError> {
-        todo!()
+        self.simple(Command::Rmd(path.into())).await
     }
+
     /// `DELE path`.
     pub async fn delete(&mut self, path: &str) -> Result<(), ClientError> {
-        todo!()
+        self.simple(Command::Dele(path.into())).await
     }
+
     /// `RNFR from` + `RNTO to`.
     pub async fn rename(&mut self, from: &str, to: &str) -> Result<(), ClientError> {
-        todo!()
+        self.begin()?;
+        let r = async {
+            let (shown, reply) = self.ctrl.exchange(&Command::Rnfr(from.into())).await?;
+            if reply.code.get() != 350 {
+                return Err(rejected(shown, reply));
+            }
+            self.expect_ok(Command::Rnto(to.into())).await.map(|_| ())
+        }
+        .await;
+        self.end(r)
     }
-    /// `SIZE path`.
+
+    /// `SIZE path` (in the current TYPE; Ferry uses TYPE I after login).
     pub async fn size(&mut self, path: &str) -> Result<u64, ClientError> {
-        todo!()
+        self.begin()?;
+        let r =
+            async {
+                let reply = self.expect_ok(Command::Size(path.into())).await?;
+                reply.text().trim().parse::<u64>().map_err(|_| {
+                    ClientError::Protocol(format!("bad SIZE reply {:?}", reply.text()))
+                })
+            }
+            .await;
+        self.end(r)
     }
+
     /// `MDTM path`: seconds since the Unix epoch (UTC).
     pub async fn mdtm(&mut self, path: &str) -> Result<i64, ClientError> {
-        todo!()
+        self.begin()?;
+        let r = async {
+            let reply = self.expect_ok(Command::Mdtm(path.into())).await?;
+            ferry_proto::listing::parse_mdtm(reply.text().trim())
+                .ok_or_else(|| ClientError::Protocol(format!("bad MDTM reply {:?}", reply.text())))
+        }
+        .await;
+        self.end(r)
     }
-    /// `MFMT` when offered, else [`ClientError::NotSupported`].
+
+    /// `MFMT` (tried even when FEAT does not list it); [`ClientError::NotSupported`] when
+    /// the server does not know the command.
     pub async fn set_mtime(&mut self, path: &str, mtime: i64) -> Result<(), ClientError> {
-        todo!()
+        self.begin()?;
+        let r = async {
+            let cmd = Command::Mfmt {
+                mtime,
+                path: path.into(),
+            };
+            let (shown, reply) = self.ctrl.exchange(&cmd).await?;
+            if is_positive(&reply) {
+                Ok(())
+            } else if is_unknown_command(&reply) {
+                Err(ClientError::NotSupported("MFMT".into()))
+            } else {
+                Err(rejected(shown, reply))
+            }
+        }
+        .await;
+        self.end(r)
     }
+
     /// `TYPE A` (true) or `TYPE I` (false).
     pub async fn set_ascii(&mut self, ascii: bool) -> Result<(), ClientError> {
-        todo!()
+        let t = if ascii {
+            TransferType::Ascii(ferry_proto::command::FormatControl::NonPrint)
+        } else {
+            TransferType::Image
+        };
+        self.simple(Command::Type(t)).await
     }
-    /// Directory entries: `MLSD` when offered (without `cdir`/`pdir`), else `LIST -a`
-    /// parsed tolerantly (unparseable lines are skipped with a warning).
+
+    /// `NOOP`.
+    pub async fn noop(&mut self) -> Result<(), ClientError> {
+        self.simple(Command::Noop).await
+    }
+
+    /// `QUIT` and close (a missing `221` is not an error once QUIT was sent).
+    pub async fn quit(mut self) -> Result<(), ClientError> {
+        self.begin()?;
+        self.ctrl.send(&Command::Quit).await?;
+        let _ = timeout(Duration::from_secs(5), self.ctrl.read_final()).await;
+        let _ = timeout(Duration::from_secs(2), self.ctrl.stream.shutdown()).await;
+        Ok(())
+    }
+
+    // ---- listings ------------------------------------------------------------------
+
+    /// Directory entries: `MLSD` when FEAT lists `MLST` (without `cdir`/`pdir`), else
+    /// `LIST -a` parsed tolerantly (unparseable lines are skipped with a warning).
     pub async fn list(&mut self, path: Option<&str>) -> Result<Vec<RemoteEntry>, ClientError> {
-        todo!()
+        self.begin()?;
+        let mlsd = self.features.has("MLST");
+        let cmd = if mlsd {
+            Command::Mlsd(path.map(str::to_string))
+        } else {
+            Command::List(ListArgs {
+                flags: "a".into(),
+                path: path.map(str::to_string),
+            })
+        };
+        let r = self.fetch(cmd).await.map(|bytes| {
+            let text = String::from_utf8_lossy(&bytes);
+            let mut out = Vec::new();
+            for line in text.lines().map(|l| l.trim_end_matches('\r')) {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let entry = if mlsd {
+                    shim::parse_mlsd_line(line)
+                } else {
+                    shim::parse_list_line(line)
+                };
+                match entry {
+                    Some(e) => out.push(e),
+                    None if mlsd && is_mlsd_dir_marker(line) => {}
+                    None if !mlsd && line.starts_with("total ") => {}
+                    None => {
+                        tracing::warn!(line, "skipping a listing line that could not be parsed")
+                    }
+                }
+            }
+            out
+        });
+        self.end(r)
     }
+
     /// `LIST` output as the server sent it.
     pub async fn list_raw(&mut self, path: Option<&str>) -> Result<Vec<u8>, ClientError> {
-        todo!()
+        self.begin()?;
+        let r = self
+            .fetch(Command::List(ListArgs {
+                flags: String::new(),
+                path: path.map(str::to_string),
+            }))
+            .await;
+        self.end(r)
     }
-    /// `NLST`: names.
+
+    /// `NLST`: names (as the server sends them, possibly with a directory prefix).
     pub async fn nlst(&mut self, path: Option<&str>) -> Result<Vec<String>, ClientError> {
-        todo!()
+        self.begin()?;
+        let r = self
+            .fetch(Command::Nlst(ListArgs {
+                flags: String::new(),
+                path: path.map(str::to_string),
+            }))
+            .await
+            .map(|bytes| {
+                String::from_utf8_lossy(&bytes)
+                    .lines()
+                    .map(|l| l.trim_end_matches('\r'))
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            });
+        self.end(r)
     }
+
+    /// A listing's bytes (bounded by [`MAX_LISTING`]).
+    async fn fetch(&mut self, cmd: Command) -> Result<Vec<u8>, ClientError> {
+        let mut out = Vec::new();
+        let t = self.open(cmd, None).await?;
+        self.download(t, None, Some(MAX_LISTING), &mut out, &mut |_| {})
+            .await?;
+        Ok(out)
+    }
+
+    // ---- transfers -----------------------------------------------------------------
+
     /// `RETR` from `offset` (`REST` when > 0) into `out`; stops after `limit` bytes when
-    /// given (then closes the data connection and consumes the final answer). `progress`
-    /// is called with the byte count so far. Returns the bytes written to `out`.
+    /// given (then closes the data connection and consumes the final answer: `226`,
+    /// `426` and `451` are all fine). `progress` is called with the byte count so far.
+    /// Returns the bytes written to `out`.
     pub async fn retrieve<W: AsyncWrite + Unpin + Send>(
         &mut self,
         path: &str,
@@ -112,10 +643,18 @@ impl Client {
         out: &mut W,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<u64, ClientError> {
-        todo!()
+        self.begin()?;
+        let r = async {
+            let rest = (offset > 0).then_some(offset);
+            let t = self.open(Command::Retr(path.into()), rest).await?;
+            self.download(t, limit, None, out, progress).await
+        }
+        .await;
+        self.end(r)
     }
+
     /// Uploads `input` to `path` (`STOR`, `APPE` or `REST n` + `STOR`). Returns the bytes
-    /// sent.
+    /// sent. A TLS data connection ends with `close_notify`.
     pub async fn store<R: AsyncRead + Unpin + Send>(
         &mut self,
         path: &str,
@@ -123,19 +662,609 @@ impl Client {
         input: &mut R,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<u64, ClientError> {
-        todo!()
+        self.begin()?;
+        let r = async {
+            let (cmd, rest) = match mode {
+                StoreMode::Replace => (Command::Stor(path.into()), None),
+                StoreMode::Append => (Command::Appe(path.into()), None),
+                StoreMode::At(n) => (Command::Stor(path.into()), Some(n)),
+            };
+            let t = self.open(cmd, rest).await?;
+            self.upload(t, input, progress).await
+        }
+        .await;
+        self.end(r)
     }
-    /// The server's hash of `path` with the best algorithm it offers (`HASH`, `XSHA256`,
-    /// `XSHA1`, `XMD5`, `XCRC`), else [`ClientError::NotSupported`].
+
+    /// EPSV/PASV or EPRT/PORT, then the data connection made ready (TCP connected or
+    /// listener bound).
+    async fn prepare(&mut self) -> Result<Pending, ClientError> {
+        match self.data_mode {
+            DataMode::Passive => self.prepare_passive().await.map(Pending::Passive),
+            DataMode::Active => self.prepare_active().await.map(Pending::Active),
+        }
+    }
+
+    async fn prepare_passive(&mut self) -> Result<TcpStream, ClientError> {
+        let target = self.passive_target().await?;
+        let tcp = timeout(self.io_timeout, TcpStream::connect(target))
+            .await
+            .map_err(|_| ClientError::Timeout("connecting the data connection"))??;
+        let _ = tcp.set_nodelay(true);
+        Ok(tcp)
+    }
+
+    async fn passive_target(&mut self) -> Result<SocketAddr, ClientError> {
+        if self.epsv != Support::No {
+            let (shown, reply) = self.ctrl.exchange(&Command::Epsv(EpsvArg::Any)).await?;
+            if reply.code.get() == 229 {
+                let port = ferry_proto::addr::parse_epsv_reply(&reply.text())
+                    .map_err(|e| ClientError::Protocol(format!("EPSV reply: {e}")))?;
+                self.epsv = Support::Yes;
+                return Ok(SocketAddr::new(self.peer.ip(), port));
+            }
+            if self.epsv == Support::Unknown && is_unknown_command(&reply) {
+                tracing::debug!("EPSV not supported; falling back to PASV for this session");
+                self.epsv = Support::No;
+            } else {
+                return Err(rejected(shown, reply));
+            }
+        }
+        if !self.peer.is_ipv4() {
+            return Err(ClientError::NotSupported(
+                "EPSV (required over IPv6: PASV cannot carry an IPv6 address)".into(),
+            ));
+        }
+        let (shown, reply) = self.ctrl.exchange(&Command::Pasv).await?;
+        if reply.code.get() != 227 {
+            return Err(rejected(shown, reply));
+        }
+        let announced = ferry_proto::addr::parse_pasv_reply(&reply.text())
+            .map_err(|e| ClientError::Protocol(format!("PASV reply: {e}")))?;
+        Ok(shim::pasv_target(SocketAddr::V4(announced), self.peer.ip()))
+    }
+
+    async fn prepare_active(&mut self) -> Result<TcpListener, ClientError> {
+        let listener = TcpListener::bind(SocketAddr::new(self.local.ip(), 0)).await?;
+        let addr = listener.local_addr()?;
+        if self.eprt != Support::No {
+            let (shown, reply) = self.ctrl.exchange(&Command::Eprt(addr)).await?;
+            if is_positive(&reply) {
+                self.eprt = Support::Yes;
+                return Ok(listener);
+            }
+            if self.eprt == Support::Unknown && is_unknown_command(&reply) {
+                tracing::debug!("EPRT not supported; falling back to PORT for this session");
+                self.eprt = Support::No;
+            } else {
+                return Err(rejected(shown, reply));
+            }
+        }
+        let SocketAddr::V4(v4) = addr else {
+            return Err(ClientError::NotSupported(
+                "EPRT (required over IPv6: PORT cannot carry an IPv6 address)".into(),
+            ));
+        };
+        self.expect_ok(Command::Port(v4)).await?;
+        Ok(listener)
+    }
+
+    /// Prepares the data connection, sends `REST` (when given) and `cmd`, and waits for
+    /// both the 1yz reply and the data connection (TLS handshake included, run while the
+    /// reply is awaited: servers differ in which comes first).
+    async fn open(&mut self, cmd: Command, rest: Option<u64>) -> Result<Transfer, ClientError> {
+        let pending = self.prepare().await?;
+        if let Some(offset) = rest {
+            let (shown, reply) = self.ctrl.exchange(&Command::Rest(offset)).await?;
+            if reply.code.get() != 350 {
+                return Err(if is_unknown_command(&reply) {
+                    ClientError::NotSupported(format!("REST before {}", cmd.verb()))
+                } else {
+                    rejected(shown, reply)
+                });
+            }
+        }
+        let shown = self.ctrl.send(&cmd).await?;
+        let tls = if self.protect { self.tls.clone() } else { None };
+        let server_ip = self.peer.ip();
+        let data_fut = async move {
+            let tcp = match pending {
+                Pending::Passive(tcp) => tcp,
+                Pending::Active(listener) => accept_from(&listener, server_ip).await?,
+            };
+            match tls {
+                Some(tls) => tls.connect(tcp).await,
+                None => Ok(Stream::Plain(tcp)),
+            }
+        };
+        tokio::pin!(data_fut);
+        let deadline = Instant::now() + self.io_timeout;
+        let mut data: Option<Stream> = None;
+        let mut prelim: Option<Reply> = None;
+        let mut early_final = None;
+        for _ in 0..8 {
+            if data.is_some() && prelim.is_some() {
+                break;
+            }
+            tokio::select! {
+                r = &mut data_fut, if data.is_none() => match r {
+                    Ok(s) => data = Some(s),
+                    Err(e) => {
+                        // The server will answer the command (425, 426...): prefer its
+                        // reply, and keep the control connection in step.
+                        return Err(self.after_data_failure(e, &shown).await);
+                    }
+                },
+                r = self.ctrl.read_reply(), if prelim.is_none() => {
+                    let reply = r?;
+                    match reply.code.class() {
+                        ReplyClass::PositivePreliminary => prelim = Some(reply),
+                        ReplyClass::PositiveCompletion => {
+                            prelim = Some(reply.clone());
+                            early_final = Some(reply);
+                        }
+                        _ => return Err(rejected(shown, reply)),
+                    }
+                },
+                _ = sleep_until(deadline) => {
+                    return Err(ClientError::Timeout("opening the data connection"));
+                }
+            }
+        }
+        match data {
+            Some(data) => {
+                if let Some(resumed) = data.resumed() {
+                    tracing::debug!(resumed, "TLS data connection");
+                }
+                Ok(Transfer {
+                    data,
+                    early_final,
+                    command: shown,
+                })
+            }
+            None => Err(ClientError::Protocol("data connection not opened".into())),
+        }
+    }
+
+    /// After the data connection failed: reads the server's answer to the transfer command
+    /// (bounded wait). Returns the error to report: the server's negative reply when there
+    /// is one, else `err`. Marks the session closed when no final reply came.
+    async fn after_data_failure(&mut self, err: ClientError, shown: &str) -> ClientError {
+        let wait = self.io_timeout.min(ABORT_WAIT);
+        match timeout(wait, self.ctrl.read_final()).await {
+            Ok(Ok(reply)) if !is_positive(&reply) => {
+                tracing::debug!(error = %err, "data connection failed");
+                rejected(shown.to_string(), reply)
+            }
+            Ok(Ok(_)) => {
+                self.state = State::Idle;
+                err
+            }
+            _ => {
+                self.state = State::Closed;
+                err
+            }
+        }
+    }
+
+    /// Sends a keep-alive NOOP when due.
+    async fn keepalive_due(
+        &mut self,
+        next: &mut Option<Instant>,
+        noops: &mut u32,
+    ) -> Result<(), ClientError> {
+        if let (Some(at), Some(every)) = (*next, self.keepalive) {
+            if Instant::now() >= at {
+                self.ctrl.send(&Command::Noop).await?;
+                *noops = noops.saturating_add(1);
+                *next = Some(Instant::now() + every);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads replies until the transfer's final reply and the answers to `noops`
+    /// keep-alive NOOPs (in whatever order the server sends them).
+    async fn finish(
+        &mut self,
+        mut final_reply: Option<Reply>,
+        mut noops: u32,
+    ) -> Result<Reply, ClientError> {
+        for _ in 0..(u64::from(noops) + 64) {
+            if final_reply.is_some() && noops == 0 {
+                break;
+            }
+            let reply = self.ctrl.read_reply().await?;
+            if reply.is_preliminary() {
+                continue;
+            }
+            let code = reply.code.get();
+            let noop_answer =
+                noops > 0 && (code == 200 || (final_reply.is_some() || matches!(code, 500..=503)));
+            if noop_answer {
+                noops -= 1;
+            } else if final_reply.is_none() {
+                final_reply = Some(reply);
+            } else {
+                return Err(ClientError::Protocol(format!(
+                    "unexpected reply {code} after the transfer"
+                )));
+            }
+        }
+        final_reply.ok_or_else(|| ClientError::Protocol("no final transfer reply".into()))
+    }
+
+    /// Moves the data of a download into `out`.
+    async fn download<W: AsyncWrite + Unpin + Send + ?Sized>(
+        &mut self,
+        t: Transfer,
+        limit: Option<u64>,
+        max: Option<u64>,
+        out: &mut W,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64, ClientError> {
+        let Transfer {
+            mut data,
+            early_final,
+            command,
+        } = t;
+        let mut buf = vec![0u8; CHUNK];
+        let mut total: u64 = 0;
+        let mut noops = 0u32;
+        let mut next_noop = self.keepalive.map(|k| Instant::now() + k);
+        let mut stall_deadline = Instant::now() + self.io_timeout;
+        let mut cut = false;
+        let outcome: Result<(), ClientError> = loop {
+            let want = match limit {
+                Some(l) if total >= l => {
+                    cut = true;
+                    break Ok(());
+                }
+                Some(l) => usize::try_from(l - total).unwrap_or(CHUNK).min(CHUNK),
+                None => CHUNK,
+            };
+            let Some(slice) = buf.get_mut(..want) else {
+                break Err(ClientError::Protocol("buffer".into()));
+            };
+            let read = tokio::select! {
+                r = timeout_at(stall_deadline, data.read(slice)) => r,
+                _ = sleep_until(next_noop.unwrap_or(stall_deadline)), if next_noop.is_some() => {
+                    if let Err(e) = self.keepalive_due(&mut next_noop, &mut noops).await {
+                        break Err(e);
+                    }
+                    continue;
+                }
+            };
+            let n = match read {
+                Err(_) => break Err(ClientError::Timeout("data connection stalled")),
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof && data.is_tls() => {
+                    break Err(ClientError::Protocol(
+                        "the TLS data connection ended without close_notify: transfer incomplete"
+                            .into(),
+                    ))
+                }
+                Ok(Err(e)) => break Err(e.into()),
+                Ok(Ok(0)) => break Ok(()),
+                Ok(Ok(n)) => n,
+            };
+            stall_deadline = Instant::now() + self.io_timeout;
+            total = total.saturating_add(n as u64);
+            if let Some(m) = max {
+                if total > m {
+                    break Err(ClientError::Protocol(format!(
+                        "listing larger than {m} bytes"
+                    )));
+                }
+            }
+            let chunk = buf.get(..n).unwrap_or(&[]);
+            if let Err(e) = out.write_all(chunk).await {
+                break Err(e.into());
+            }
+            progress(total);
+            if let Err(e) = self.keepalive_due(&mut next_noop, &mut noops).await {
+                break Err(e);
+            }
+        };
+        if let Err(e) = out.flush().await {
+            if outcome.is_ok() {
+                drop(data);
+                return Err(self.resync_after(e.into(), early_final, noops).await);
+            }
+        }
+        match outcome {
+            Ok(()) if cut => {
+                drop(data);
+                self.after_cut(early_final, noops).await?;
+                Ok(total)
+            }
+            Ok(()) => {
+                drop(data);
+                let reply = self.finish(early_final, noops).await?;
+                if is_positive(&reply) {
+                    Ok(total)
+                } else {
+                    Err(rejected(command, reply))
+                }
+            }
+            Err(e) => {
+                drop(data);
+                Err(self.resync_after(e, early_final, noops).await)
+            }
+        }
+    }
+
+    /// A local or data-side error mid-transfer: the data connection is already closed; read
+    /// the final reply (bounded) so the session stays usable, then report `err`.
+    async fn resync_after(
+        &mut self,
+        err: ClientError,
+        early_final: Option<Reply>,
+        noops: u32,
+    ) -> ClientError {
+        let wait = self.io_timeout.min(ABORT_WAIT);
+        match timeout(wait, self.finish(early_final, noops)).await {
+            Ok(Ok(_)) => self.state = State::Idle,
+            _ => self.state = State::Closed,
+        }
+        err
+    }
+
+    /// After the client stopped reading at `limit`: the server answers 226 (it had sent
+    /// everything), 426 or 451 (it noticed the close). Without an answer in time, `ABOR`.
+    async fn after_cut(
+        &mut self,
+        early_final: Option<Reply>,
+        noops: u32,
+    ) -> Result<(), ClientError> {
+        let wait = self.io_timeout.min(ABORT_WAIT);
+        let reply = match timeout(wait, self.finish(early_final, noops)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                // The server may be blocked writing into a connection we no longer read.
+                self.ctrl.send(&Command::Abor).await?;
+                self.finish(None, 0).await?
+            }
+        };
+        match reply.code.get() {
+            200..=299 | 426 | 450 | 451 => {
+                // ABOR after the transfer ended makes some servers send 225/226 too: not
+                // waited for here, since a server that answered already sends nothing more.
+                Ok(())
+            }
+            _ => Err(rejected("RETR (cut short)".into(), reply)),
+        }
+    }
+
+    /// Moves `input` into the data connection of an upload.
+    async fn upload<R: AsyncRead + Unpin + Send + ?Sized>(
+        &mut self,
+        t: Transfer,
+        input: &mut R,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64, ClientError> {
+        let Transfer {
+            mut data,
+            early_final,
+            command,
+        } = t;
+        let mut buf = vec![0u8; CHUNK];
+        let mut total: u64 = 0;
+        let mut noops = 0u32;
+        let mut next_noop = self.keepalive.map(|k| Instant::now() + k);
+        let io = self.io_timeout;
+        let outcome: Result<(), ClientError> = loop {
+            let n = match input.read(&mut buf).await {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) => break Err(e.into()),
+            };
+            let chunk = buf.get(..n).unwrap_or(&[]);
+            match timeout(io, data.write_all(chunk)).await {
+                Err(_) => break Err(ClientError::Timeout("data connection stalled")),
+                Ok(Err(e)) => break Err(e.into()),
+                Ok(Ok(())) => {}
+            }
+            total = total.saturating_add(n as u64);
+            progress(total);
+            if let Err(e) = self.keepalive_due(&mut next_noop, &mut noops).await {
+                break Err(e);
+            }
+        };
+        let outcome = match outcome {
+            // close_notify (TLS), then FIN.
+            Ok(()) => match timeout(io, data.shutdown()).await {
+                Err(_) => Err(ClientError::Timeout("closing the data connection")),
+                Ok(r) => r.map_err(ClientError::from),
+            },
+            Err(e) => Err(e),
+        };
+        drop(data);
+        match outcome {
+            Ok(()) => {
+                let reply = self.finish(early_final, noops).await?;
+                if is_positive(&reply) {
+                    Ok(total)
+                } else {
+                    Err(rejected(command, reply))
+                }
+            }
+            Err(e) => Err(self.resync_after(e, early_final, noops).await),
+        }
+    }
+
+    // ---- hashes --------------------------------------------------------------------
+
+    /// The server's hash of `path` with the best algorithm it offers: `HASH` (FEAT `HASH`,
+    /// SHA-256 chosen with `OPTS HASH` when offered), else `XSHA256`, `XSHA1`, `XMD5`,
+    /// `XCRC` (commands answered 500/502 are not tried again in this session), else
+    /// [`ClientError::NotSupported`].
     pub async fn hash(&mut self, path: &str) -> Result<RemoteHash, ClientError> {
-        todo!()
+        self.begin()?;
+        let r = self.hash_inner(path).await;
+        self.end(r)
     }
-    /// `NOOP`.
-    pub async fn noop(&mut self) -> Result<(), ClientError> {
-        todo!()
+
+    async fn hash_inner(&mut self, path: &str) -> Result<RemoteHash, ClientError> {
+        if let Some(param) = self.features.param("HASH").map(str::to_string) {
+            if let Some(h) = self.hash_with_hash_command(&param, path).await? {
+                return Ok(h);
+            }
+        }
+        for (i, (verb, algorithm)) in X_HASHES.iter().enumerate() {
+            if self.x_hash_missing.get(i).copied().unwrap_or(true) {
+                continue;
+            }
+            let shown = self.ctrl.send_raw(&format!("{verb} {path}")).await?;
+            let reply = self.ctrl.read_final().await?;
+            if is_positive(&reply) {
+                let hex = shim::parse_hash_reply(&reply, hex_len(*algorithm)).ok_or_else(|| {
+                    ClientError::Protocol(format!(
+                        "no digest in the {verb} reply {:?}",
+                        reply.text()
+                    ))
+                })?;
+                return Ok(RemoteHash {
+                    algorithm: *algorithm,
+                    hex,
+                });
+            }
+            if is_unknown_command(&reply) {
+                if let Some(m) = self.x_hash_missing.get_mut(i) {
+                    *m = true;
+                }
+                continue;
+            }
+            return Err(rejected(shown, reply));
+        }
+        Err(ClientError::NotSupported(
+            "server-side hashes (HASH, XSHA256, XSHA1, XMD5, XCRC)".into(),
+        ))
     }
-    /// `QUIT` and close.
-    pub async fn quit(self) -> Result<(), ClientError> {
-        todo!()
+
+    /// `HASH` per draft-bryan-ftpext-hash; `None` when the server turns out not to know it.
+    async fn hash_with_hash_command(
+        &mut self,
+        param: &str,
+        path: &str,
+    ) -> Result<Option<RemoteHash>, ClientError> {
+        let mut offered = Vec::new();
+        let mut current = None;
+        for item in param.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            let (name, is_current) = match item.strip_suffix('*') {
+                Some(n) => (n, true),
+                None => (item, false),
+            };
+            let algo = match name.to_ascii_uppercase().as_str() {
+                "SHA-256" => HashAlgorithm::Sha256,
+                "SHA-1" => HashAlgorithm::Sha1,
+                "MD5" => HashAlgorithm::Md5,
+                "CRC32" => HashAlgorithm::Crc32,
+                _ => continue,
+            };
+            offered.push(algo);
+            if is_current {
+                current = Some(algo);
+            }
+        }
+        let preference = [
+            HashAlgorithm::Sha256,
+            HashAlgorithm::Sha1,
+            HashAlgorithm::Md5,
+            HashAlgorithm::Crc32,
+        ];
+        let Some(best) = preference.into_iter().find(|a| offered.contains(a)) else {
+            return Ok(None);
+        };
+        let current = self.hash_selected.or(current);
+        if current != Some(best) {
+            let cmd = Command::Opts(Opts::Other {
+                name: "HASH".into(),
+                args: best.hash_name().into(),
+            });
+            let (shown, reply) = self.ctrl.exchange(&cmd).await?;
+            if !is_positive(&reply) {
+                return Err(rejected(shown, reply));
+            }
+            self.hash_selected = Some(best);
+        }
+        let shown = self.ctrl.send_raw(&format!("HASH {path}")).await?;
+        let reply = self.ctrl.read_final().await?;
+        if is_unknown_command(&reply) {
+            return Ok(None);
+        }
+        if !is_positive(&reply) {
+            return Err(rejected(shown, reply));
+        }
+        let hex = shim::parse_hash_reply(&reply, hex_len(best)).ok_or_else(|| {
+            ClientError::Protocol(format!("no digest in the HASH reply {:?}", reply.text()))
+        })?;
+        Ok(Some(RemoteHash {
+            algorithm: best,
+            hex,
+        }))
+    }
+}
+
+/// `type=cdir` / `type=pdir` lines, skipped silently.
+fn is_mlsd_dir_marker(line: &str) -> bool {
+    let facts = line.split(' ').next().unwrap_or("").to_ascii_lowercase();
+    facts.contains("type=cdir") || facts.contains("type=pdir")
+}
+
+/// The path in `257 "path" text` (`""` inside is one quote).
+fn parse_pwd(reply: &Reply) -> Option<String> {
+    let text = reply.lines.first()?;
+    let start = text.find('"')?;
+    let mut out = String::new();
+    let mut chars = text.get(start + 1..)?.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                out.push('"');
+            } else {
+                return Some(out);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    None
+}
+
+/// Accepts the server's data connection, refusing (bounded) connections from elsewhere.
+async fn accept_from(listener: &TcpListener, server: IpAddr) -> Result<TcpStream, ClientError> {
+    for _ in 0..MAX_FOREIGN_CONNECTIONS {
+        let (tcp, from) = listener.accept().await?;
+        if from.ip() == server || canonical(from.ip()) == canonical(server) {
+            let _ = tcp.set_nodelay(true);
+            return Ok(tcp);
+        }
+        tracing::warn!(%from, %server, "refusing an active-mode data connection from a foreign address");
+    }
+    Err(ClientError::Protocol(
+        "too many data connections from foreign addresses".into(),
+    ))
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pwd_parsing() {
+        assert_eq!(
+            parse_pwd(&Reply::new(257, "\"/a \"\"b\"\"\" is current")).as_deref(),
+            Some("/a \"b\"")
+        );
+        assert_eq!(parse_pwd(&Reply::new(257, "no quotes")), None);
+        assert_eq!(parse_pwd(&Reply::new(257, "\"open")), None);
     }
 }

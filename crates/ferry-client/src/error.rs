@@ -57,11 +57,37 @@ impl ClientError {
     /// Worth retrying: `4yz` replies (including `421`), connection resets and aborts,
     /// timeouts.
     pub fn is_transient(&self) -> bool {
-        todo!()
+        use std::io::ErrorKind;
+        match self {
+            ClientError::Io(e) => matches!(
+                e.kind(),
+                ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::ConnectionRefused
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof
+                    | ErrorKind::TimedOut
+                    | ErrorKind::Interrupted
+                    | ErrorKind::NotConnected
+            ),
+            ClientError::Timeout(_) => true,
+            ClientError::Rejected { reply, .. } | ClientError::LoginFailed(reply) => {
+                (400..500).contains(&reply.code.get())
+            }
+            ClientError::Tls(_)
+            | ClientError::Protocol(_)
+            | ClientError::NotSupported(_)
+            | ClientError::CertificateChanged { .. } => false,
+        }
     }
 
     /// The reply code when the error is a reply.
     pub fn reply_code(&self) -> Option<u16> {
-        todo!()
+        match self {
+            ClientError::Rejected { reply, .. } | ClientError::LoginFailed(reply) => {
+                Some(reply.code.get())
+            }
+            _ => None,
+        }
     }
 }

@@ -22,10 +22,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod client;
+mod control;
 mod error;
 mod shim;
+mod stream;
+mod tls;
 
 pub use client::Client;
+pub use control::TraceFn;
 pub use error::ClientError;
 pub use ferry_proto::listing::EntryKind;
 pub use ferry_proto::{Password, Reply};

@@ -16,7 +16,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use ferry_proto::client::hash::{hash_command, opts_hash_command, x_hash_command};
+use ferry_proto::client::hash::{parse_hash_reply, parse_x_hash_reply};
+use ferry_proto::client::{
+    epsv_target, parse_mdtm_reply, parse_path_reply, parse_size_reply, pasv_target, HashMethod,
+    Login, LoginError, LoginStep, PasvPolicy,
+};
 use ferry_proto::command::{EpsvArg, ListArgs, Opts, TransferType};
+use ferry_proto::listing_parse::{parse_listing, parse_mlsd, parse_nlst, ParsedListing};
 use ferry_proto::reply::ReplyClass;
 use ferry_proto::Command;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -24,7 +31,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 
 use crate::control::{Control, TraceFn};
-use crate::shim;
 use crate::stream::Stream;
 use crate::tls::TlsSetup;
 use crate::{
@@ -93,8 +99,8 @@ pub struct Client {
     local: SocketAddr,
     epsv: Support,
     eprt: Support,
-    /// X-hash commands answered 500/502 (index as in `X_HASHES`).
-    x_hash_missing: [bool; 4],
+    /// X-hash commands answered 500/502 in this session.
+    x_hash_missing: Vec<HashAlgorithm>,
     /// Algorithm selected with `OPTS HASH` in this session.
     hash_selected: Option<HashAlgorithm>,
 }
@@ -110,21 +116,13 @@ impl std::fmt::Debug for Client {
     }
 }
 
-const X_HASHES: [(&str, HashAlgorithm); 4] = [
-    ("XSHA256", HashAlgorithm::Sha256),
-    ("XSHA1", HashAlgorithm::Sha1),
-    ("XMD5", HashAlgorithm::Md5),
-    ("XCRC", HashAlgorithm::Crc32),
+/// X-hash commands tried, in order, when FEAT lists none.
+const X_HASH_ORDER: [HashAlgorithm; 4] = [
+    HashAlgorithm::Sha256,
+    HashAlgorithm::Sha1,
+    HashAlgorithm::Md5,
+    HashAlgorithm::Crc32,
 ];
-
-fn hex_len(a: HashAlgorithm) -> usize {
-    match a {
-        HashAlgorithm::Sha256 => 64,
-        HashAlgorithm::Sha1 => 40,
-        HashAlgorithm::Md5 => 32,
-        HashAlgorithm::Crc32 => 8,
-    }
-}
 
 fn is_positive(reply: &Reply) -> bool {
     reply.code.class() == ReplyClass::PositiveCompletion
@@ -256,7 +254,7 @@ impl Client {
             local,
             epsv: Support::Unknown,
             eprt: Support::Unknown,
-            x_hash_missing: [false; 4],
+            x_hash_missing: Vec::new(),
             hash_selected: None,
         };
         let protection_done = if client.tls.is_some() {
@@ -269,10 +267,8 @@ impl Client {
             client.protection(opts.protect_data, true).await?;
         }
         let (_, feat) = client.ctrl.exchange(&Command::Feat).await?;
-        if feat.code.get() == 211 {
-            client.features = Features::from_feat_lines(&feat.lines);
-        }
-        if client.features.has("UTF8") {
+        client.features = Features::parse(&feat);
+        if client.features.supports_utf8() {
             client
                 .ctrl
                 .exchange(&Command::Opts(Opts::Utf8(true)))
@@ -305,20 +301,30 @@ impl Client {
         Ok(true)
     }
 
-    /// USER / PASS / ACCT (230, 232, 202 done; 331 password; 332 account).
+    /// USER / PASS / ACCT, driven by ferry-proto's [`Login`] state machine.
     async fn login(&mut self, opts: &ConnectOptions) -> Result<(), ClientError> {
-        let mut cmd = Command::User(opts.user.clone());
-        for _ in 0..3 {
-            let (_, reply) = self.ctrl.exchange(&cmd).await?;
-            cmd = match (reply.code.get(), &cmd) {
-                (230 | 232 | 202, _) => return Ok(()),
-                (331, Command::User(_)) => Command::Pass(opts.password.clone()),
-                (332, Command::User(_) | Command::Pass(_)) => match &opts.account {
-                    Some(a) => Command::Acct(a.clone()),
-                    None => return Err(ClientError::LoginFailed(reply)),
-                },
-                _ => return Err(ClientError::LoginFailed(reply)),
-            };
+        let mut login = Login::after_greeting(
+            opts.user.clone(),
+            opts.password.clone(),
+            opts.account.clone(),
+        );
+        for _ in 0..8 {
+            if let Some(cmd) = login.next_command() {
+                self.ctrl.send(&cmd).await?;
+            }
+            let reply = self.ctrl.read_reply().await?;
+            match login.on_reply(&reply) {
+                Ok(LoginStep::LoggedIn(_)) => return Ok(()),
+                Ok(LoginStep::Send | LoginStep::Wait) => {}
+                Err(LoginError::Unexpected { .. } | LoginError::NotWaiting { .. }) => {
+                    return Err(ClientError::Protocol(format!(
+                        "unexpected login reply {} {}",
+                        reply.code,
+                        reply.text()
+                    )))
+                }
+                Err(_) => return Err(ClientError::LoginFailed(reply)),
+            }
         }
         Err(ClientError::Protocol("login did not complete".into()))
     }
@@ -425,12 +431,7 @@ impl Client {
         self.begin()?;
         let r = async {
             let reply = self.expect_ok(Command::Pwd).await?;
-            parse_pwd(&reply).ok_or_else(|| {
-                ClientError::Protocol(format!(
-                    "no quoted path in the PWD reply {:?}",
-                    reply.text()
-                ))
-            })
+            parse_path_reply(&reply).map_err(|e| ClientError::Protocol(format!("PWD reply: {e}")))
         }
         .await;
         self.end(r)
@@ -475,17 +476,14 @@ impl Client {
         self.end(r)
     }
 
-    /// `SIZE path` (in the current TYPE; Ferry uses TYPE I after login).
+    /// `SIZE path` (in the current TYPE; TYPE I after login).
     pub async fn size(&mut self, path: &str) -> Result<u64, ClientError> {
         self.begin()?;
-        let r =
-            async {
-                let reply = self.expect_ok(Command::Size(path.into())).await?;
-                reply.text().trim().parse::<u64>().map_err(|_| {
-                    ClientError::Protocol(format!("bad SIZE reply {:?}", reply.text()))
-                })
-            }
-            .await;
+        let r = async {
+            let reply = self.expect_ok(Command::Size(path.into())).await?;
+            parse_size_reply(&reply).map_err(|e| ClientError::Protocol(format!("SIZE reply: {e}")))
+        }
+        .await;
         self.end(r)
     }
 
@@ -494,8 +492,7 @@ impl Client {
         self.begin()?;
         let r = async {
             let reply = self.expect_ok(Command::Mdtm(path.into())).await?;
-            ferry_proto::listing::parse_mdtm(reply.text().trim())
-                .ok_or_else(|| ClientError::Protocol(format!("bad MDTM reply {:?}", reply.text())))
+            parse_mdtm_reply(&reply).map_err(|e| ClientError::Protocol(format!("MDTM reply: {e}")))
         }
         .await;
         self.end(r)
@@ -553,7 +550,7 @@ impl Client {
     /// `LIST -a` parsed tolerantly (unparseable lines are skipped with a warning).
     pub async fn list(&mut self, path: Option<&str>) -> Result<Vec<RemoteEntry>, ClientError> {
         self.begin()?;
-        let mlsd = self.features.has("MLST");
+        let mlsd = self.features.mlst();
         let cmd = if mlsd {
             Command::Mlsd(path.map(str::to_string))
         } else {
@@ -563,27 +560,15 @@ impl Client {
             })
         };
         let r = self.fetch(cmd).await.map(|bytes| {
-            let text = String::from_utf8_lossy(&bytes);
-            let mut out = Vec::new();
-            for line in text.lines().map(|l| l.trim_end_matches('\r')) {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let entry = if mlsd {
-                    shim::parse_mlsd_line(line)
-                } else {
-                    shim::parse_list_line(line)
-                };
-                match entry {
-                    Some(e) => out.push(e),
-                    None if mlsd && is_mlsd_dir_marker(line) => {}
-                    None if !mlsd && line.starts_with("total ") => {}
-                    None => {
-                        tracing::warn!(line, "skipping a listing line that could not be parsed")
-                    }
-                }
+            let ParsedListing { entries, warnings } = if mlsd {
+                parse_mlsd(&bytes)
+            } else {
+                parse_listing(&bytes, unix_now())
+            };
+            for w in &warnings {
+                tracing::warn!(warning = %w, "skipping a listing line that could not be parsed");
             }
-            out
+            entries
         });
         self.end(r)
     }
@@ -609,14 +594,7 @@ impl Client {
                 path: path.map(str::to_string),
             }))
             .await
-            .map(|bytes| {
-                String::from_utf8_lossy(&bytes)
-                    .lines()
-                    .map(|l| l.trim_end_matches('\r'))
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            });
+            .map(|bytes| parse_nlst(&bytes));
         self.end(r)
     }
 
@@ -698,10 +676,9 @@ impl Client {
         if self.epsv != Support::No {
             let (shown, reply) = self.ctrl.exchange(&Command::Epsv(EpsvArg::Any)).await?;
             if reply.code.get() == 229 {
-                let port = ferry_proto::addr::parse_epsv_reply(&reply.text())
-                    .map_err(|e| ClientError::Protocol(format!("EPSV reply: {e}")))?;
                 self.epsv = Support::Yes;
-                return Ok(SocketAddr::new(self.peer.ip(), port));
+                return epsv_target(&reply, self.peer.ip())
+                    .map_err(|e| ClientError::Protocol(format!("EPSV reply: {e}")));
             }
             if self.epsv == Support::Unknown && is_unknown_command(&reply) {
                 tracing::debug!("EPSV not supported; falling back to PASV for this session");
@@ -719,9 +696,11 @@ impl Client {
         if reply.code.get() != 227 {
             return Err(rejected(shown, reply));
         }
-        let announced = ferry_proto::addr::parse_pasv_reply(&reply.text())
-            .map_err(|e| ClientError::Protocol(format!("PASV reply: {e}")))?;
-        Ok(shim::pasv_target(SocketAddr::V4(announced), self.peer.ip()))
+        // The announced address is ignored: the data connection goes to the control
+        // connection's peer (servers behind NAT announce private addresses, and a hostile
+        // one could point the client at a third party).
+        pasv_target(&reply, self.peer.ip(), PasvPolicy::UseControlPeer)
+            .map_err(|e| ClientError::Protocol(format!("PASV reply: {e}")))
     }
 
     async fn prepare_active(&mut self) -> Result<TcpListener, ClientError> {
@@ -1105,33 +1084,32 @@ impl Client {
     }
 
     async fn hash_inner(&mut self, path: &str) -> Result<RemoteHash, ClientError> {
-        if let Some(param) = self.features.param("HASH").map(str::to_string) {
-            if let Some(h) = self.hash_with_hash_command(&param, path).await? {
+        if let Some(HashMethod::Hash(algorithm)) =
+            ferry_proto::client::choose_hash(&self.features, None, &HashAlgorithm::ALL)
+        {
+            if let Some(h) = self.hash_with_hash_command(algorithm, path).await? {
                 return Ok(h);
             }
         }
-        for (i, (verb, algorithm)) in X_HASHES.iter().enumerate() {
-            if self.x_hash_missing.get(i).copied().unwrap_or(true) {
+        let listed = self.features.x_hashes();
+        let order: Vec<HashAlgorithm> = if listed.is_empty() {
+            X_HASH_ORDER.to_vec()
+        } else {
+            listed
+        };
+        for algorithm in order {
+            if self.x_hash_missing.contains(&algorithm) {
                 continue;
             }
-            let shown = self.ctrl.send_raw(&format!("{verb} {path}")).await?;
+            let shown = self.ctrl.send_raw(&x_hash_command(algorithm, path)).await?;
             let reply = self.ctrl.read_final().await?;
             if is_positive(&reply) {
-                let hex = shim::parse_hash_reply(&reply, hex_len(*algorithm)).ok_or_else(|| {
-                    ClientError::Protocol(format!(
-                        "no digest in the {verb} reply {:?}",
-                        reply.text()
-                    ))
-                })?;
-                return Ok(RemoteHash {
-                    algorithm: *algorithm,
-                    hex,
+                return parse_x_hash_reply(algorithm, &reply).map_err(|e| {
+                    ClientError::Protocol(format!("{} reply: {e}", algorithm.x_verb()))
                 });
             }
             if is_unknown_command(&reply) {
-                if let Some(m) = self.x_hash_missing.get_mut(i) {
-                    *m = true;
-                }
+                self.x_hash_missing.push(algorithm);
                 continue;
             }
             return Err(rejected(shown, reply));
@@ -1141,53 +1119,23 @@ impl Client {
         ))
     }
 
-    /// `HASH` per draft-bryan-ftpext-hash; `None` when the server turns out not to know it.
+    /// `OPTS HASH` (unless already current) and `HASH` (draft-bryan-ftpext-hash); `None`
+    /// when the server turns out not to know HASH.
     async fn hash_with_hash_command(
         &mut self,
-        param: &str,
+        algorithm: HashAlgorithm,
         path: &str,
     ) -> Result<Option<RemoteHash>, ClientError> {
-        let mut offered = Vec::new();
-        let mut current = None;
-        for item in param.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            let (name, is_current) = match item.strip_suffix('*') {
-                Some(n) => (n, true),
-                None => (item, false),
-            };
-            let algo = match name.to_ascii_uppercase().as_str() {
-                "SHA-256" => HashAlgorithm::Sha256,
-                "SHA-1" => HashAlgorithm::Sha1,
-                "MD5" => HashAlgorithm::Md5,
-                "CRC32" => HashAlgorithm::Crc32,
-                _ => continue,
-            };
-            offered.push(algo);
-            if is_current {
-                current = Some(algo);
-            }
-        }
-        let preference = [
-            HashAlgorithm::Sha256,
-            HashAlgorithm::Sha1,
-            HashAlgorithm::Md5,
-            HashAlgorithm::Crc32,
-        ];
-        let Some(best) = preference.into_iter().find(|a| offered.contains(a)) else {
-            return Ok(None);
-        };
-        let current = self.hash_selected.or(current);
-        if current != Some(best) {
-            let cmd = Command::Opts(Opts::Other {
-                name: "HASH".into(),
-                args: best.hash_name().into(),
-            });
-            let (shown, reply) = self.ctrl.exchange(&cmd).await?;
+        let current = self.hash_selected.or(self.features.current_hash());
+        if current != Some(algorithm) {
+            let shown = self.ctrl.send_raw(&opts_hash_command(algorithm)).await?;
+            let reply = self.ctrl.read_final().await?;
             if !is_positive(&reply) {
                 return Err(rejected(shown, reply));
             }
-            self.hash_selected = Some(best);
+            self.hash_selected = Some(algorithm);
         }
-        let shown = self.ctrl.send_raw(&format!("HASH {path}")).await?;
+        let shown = self.ctrl.send_raw(&hash_command(path)).await?;
         let reply = self.ctrl.read_final().await?;
         if is_unknown_command(&reply) {
             return Ok(None);
@@ -1195,41 +1143,17 @@ impl Client {
         if !is_positive(&reply) {
             return Err(rejected(shown, reply));
         }
-        let hex = shim::parse_hash_reply(&reply, hex_len(best)).ok_or_else(|| {
-            ClientError::Protocol(format!("no digest in the HASH reply {:?}", reply.text()))
-        })?;
-        Ok(Some(RemoteHash {
-            algorithm: best,
-            hex,
-        }))
+        parse_hash_reply(&reply)
+            .map(|h| Some(h.hash))
+            .map_err(|e| ClientError::Protocol(format!("HASH reply: {e}")))
     }
 }
 
-/// `type=cdir` / `type=pdir` lines, skipped silently.
-fn is_mlsd_dir_marker(line: &str) -> bool {
-    let facts = line.split(' ').next().unwrap_or("").to_ascii_lowercase();
-    facts.contains("type=cdir") || facts.contains("type=pdir")
-}
-
-/// The path in `257 "path" text` (`""` inside is one quote).
-fn parse_pwd(reply: &Reply) -> Option<String> {
-    let text = reply.lines.first()?;
-    let start = text.find('"')?;
-    let mut out = String::new();
-    let mut chars = text.get(start + 1..)?.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '"' {
-            if chars.peek() == Some(&'"') {
-                chars.next();
-                out.push('"');
-            } else {
-                return Some(out);
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    None
+/// Seconds since the Unix epoch (for the year of `Mmm dd HH:MM` LIST dates).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Accepts the server's data connection, refusing (bounded) connections from elsewhere.
@@ -1251,20 +1175,5 @@ fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pwd_parsing() {
-        assert_eq!(
-            parse_pwd(&Reply::new(257, "\"/a \"\"b\"\"\" is current")).as_deref(),
-            Some("/a \"b\"")
-        );
-        assert_eq!(parse_pwd(&Reply::new(257, "no quotes")), None);
-        assert_eq!(parse_pwd(&Reply::new(257, "\"open")), None);
     }
 }

@@ -24,16 +24,16 @@ use std::time::Duration;
 mod client;
 mod control;
 mod error;
-mod shim;
 mod stream;
 mod tls;
 
 pub use client::Client;
 pub use control::TraceFn;
 pub use error::ClientError;
+pub use ferry_proto::client::{Features, HashAlgorithm, RemoteHash};
 pub use ferry_proto::listing::EntryKind;
+pub use ferry_proto::listing_parse::RemoteEntry;
 pub use ferry_proto::{Password, Reply};
-pub use shim::{Features, RemoteEntry};
 
 /// How the control connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -148,38 +148,4 @@ pub enum StoreMode {
     Append,
     /// `REST n` + `STOR`: write from byte `n` on (resume).
     At(u64),
-}
-
-/// A server-side hash algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HashAlgorithm {
-    /// SHA-256 (`HASH` with SHA-256, `XSHA256`).
-    Sha256,
-    /// SHA-1 (`HASH` with SHA-1, `XSHA1`).
-    Sha1,
-    /// MD5 (`HASH` with MD5, `XMD5`).
-    Md5,
-    /// CRC-32 (`HASH` with CRC32, `XCRC`).
-    Crc32,
-}
-
-impl HashAlgorithm {
-    /// The name used by the `HASH` command (`SHA-256`, `SHA-1`, `MD5`, `CRC32`).
-    pub fn hash_name(self) -> &'static str {
-        match self {
-            HashAlgorithm::Sha256 => "SHA-256",
-            HashAlgorithm::Sha1 => "SHA-1",
-            HashAlgorithm::Md5 => "MD5",
-            HashAlgorithm::Crc32 => "CRC32",
-        }
-    }
-}
-
-/// A hash computed by the server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteHash {
-    /// The algorithm.
-    pub algorithm: HashAlgorithm,
-    /// The digest in lower-case hex.
-    pub hex: String,
 }

@@ -183,11 +183,12 @@ pub fn parse_listing(data: &[u8], now: i64) -> ParsedListing {
     out
 }
 
-/// Parses an NLST body: one name per line, CR/LF stripped, blank lines skipped. Names are
-/// kept exactly otherwise (leading and trailing spaces included).
+/// Parses an NLST body: one name per line, CR/LF stripped, blank lines and the names `.`
+/// and `..` (pure-ftpd lists them) skipped. Names are kept exactly otherwise (leading and
+/// trailing spaces included).
 pub fn parse_nlst(data: &[u8]) -> Vec<String> {
     split_lines(data)
-        .filter(|l| !l.is_empty())
+        .filter(|l| !l.is_empty() && *l != b"." && *l != b"..")
         .map(|l| String::from_utf8_lossy(l).into_owned())
         .collect()
 }
@@ -246,7 +247,8 @@ pub struct MlsxEntry {
 pub const MAX_FACTS: usize = 64;
 
 /// Parses one MLSx fact line: `fact=value;fact=value; name` (RFC 3659 §7.2). One leading
-/// space (as in MLST replies) and a trailing CR/LF are ignored. Fact names are
+/// space before facts (as in MLST replies) and a trailing CR/LF are ignored; a line that is
+/// a space and a name has no facts. Fact names are
 /// case-insensitive; `modify` may carry a fraction; `unix.mode` is octal; `size` (or
 /// `sizd` for directories) gives the size.
 ///
@@ -254,7 +256,12 @@ pub const MAX_FACTS: usize = 64;
 /// the `facts name` separator or with an empty name is an error.
 pub fn parse_mlsx_line(line: &str) -> Result<MlsxEntry, ListParseError> {
     let line = line.trim_end_matches(['\r', '\n']);
-    let body = line.strip_prefix(' ').unwrap_or(line);
+    // MLST reply lines start with a space before the facts; an MLSD line starting with a
+    // space has no facts at all (RFC 3659 §7.2: `[facts] SP pathname`).
+    let body = match line.strip_prefix(' ') {
+        Some(rest) if rest.split(' ').next().is_some_and(|w| w.contains('=')) => rest,
+        _ => line,
+    };
     let malformed = |reason| ListParseError::Malformed {
         format: ListFormat::Mlsx,
         reason,

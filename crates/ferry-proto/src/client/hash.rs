@@ -213,11 +213,7 @@ fn refused_unless_positive(reply: &Reply) -> Result<(), HashReplyError> {
 /// of the algorithm's length (CRC-32 digests shorter than 8 digits are zero-padded, as some
 /// servers drop leading zeros).
 fn digest_word(word: &str, algorithm: HashAlgorithm) -> Option<String> {
-    let w = word.trim_matches(|c| c == '"' || c == '\'' || c == ',' || c == '.');
-    let w = w
-        .strip_prefix("0x")
-        .or_else(|| w.strip_prefix("0X"))
-        .unwrap_or(w);
+    let w = strip_decoration(word);
     if w.is_empty() || !w.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
@@ -279,37 +275,49 @@ fn parse_range(s: &str) -> Option<(u64, u64)> {
 }
 
 /// Parses the reply to an X-command (`213 <hex>`, `250 <hex>`, `213 <hex> <filename>`,
-/// `250 0x<hex>`, `213 "file" <hex>`...): the first word that is a digest of the expected
-/// length wins.
+/// `250 0x<hex>`, `251 <filename> <hex>`, proftpd's `250-Computing SHA256 digest` /
+/// `250 <HEX>`...). The last line is searched first (it carries the result in multi-line
+/// replies): the first word that is a digest of the algorithm's exact length wins, then a
+/// shorter CRC-32 (zero-padded); earlier lines are searched for exact-length digests only.
 pub fn parse_x_hash_reply(
     algorithm: HashAlgorithm,
     reply: &Reply,
 ) -> Result<RemoteHash, HashReplyError> {
     refused_unless_positive(reply)?;
-    // Prefer exact-length words over zero-padded CRCs.
-    let words: Vec<&str> = reply
+    let exact =
+        |w: &&str| digest_word(w, algorithm).filter(|d| strip_decoration(w).len() == d.len());
+    let last: Vec<&str> = reply
         .lines
+        .last()
+        .map(|l| l.split_ascii_whitespace().take(100).collect())
+        .unwrap_or_default();
+    let earlier = || {
+        reply
+            .lines
+            .iter()
+            .rev()
+            .skip(1)
+            .take(100)
+            .flat_map(|l| l.split_ascii_whitespace().take(100))
+    };
+    let hex = last
         .iter()
-        .flat_map(|l| l.split_ascii_whitespace())
-        .take(1000)
-        .collect();
-    let exact = words.iter().find_map(|w| {
-        digest_word(w, algorithm).filter(|_| {
-            let t = w.trim_matches(|c| c == '"' || c == '\'' || c == ',' || c == '.');
-            let t = t
-                .strip_prefix("0x")
-                .or_else(|| t.strip_prefix("0X"))
-                .unwrap_or(t);
-            t.len() == algorithm.hex_len()
-        })
-    });
-    let hex = exact
-        .or_else(|| words.iter().find_map(|w| digest_word(w, algorithm)))
+        .find_map(|w| exact(w))
+        .or_else(|| last.iter().find_map(|w| digest_word(w, algorithm)))
+        .or_else(|| earlier().find_map(|w| exact(&w)))
         .ok_or_else(|| HashReplyError::Malformed {
             reason: "no hex digest of the algorithm's length",
             text: short(&reply.text()),
         })?;
     Ok(RemoteHash { algorithm, hex })
+}
+
+/// A digest word without quotes, trailing punctuation or `0x`.
+fn strip_decoration(word: &str) -> &str {
+    let w = word.trim_matches(|c| c == '"' || c == '\'' || c == ',' || c == '.');
+    w.strip_prefix("0x")
+        .or_else(|| w.strip_prefix("0X"))
+        .unwrap_or(w)
 }
 
 /// Picks how to ask for a checksum, given the server's FEAT, the verbs of its HELP reply

@@ -21,7 +21,15 @@ Exit codes:
 
 /// `ferry`: an FTP server (and later client and analyzer).
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about, after_help = EXIT_CODES)]
+#[command(
+    name = "ferry",
+    version,
+    about,
+    after_help = format!(
+        "{EXIT_CODES}\n\nClient commands (ls, get, put, mirror, shell):\n{}",
+        crate::client::exit::help()
+    )
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -39,6 +47,21 @@ pub enum Command {
     /// Manage the accounts of a users file.
     #[command(subcommand)]
     User(UserCommand),
+    /// List a remote directory: `ferry ls ftp://host/dir/ [--long|--json]`.
+    #[command(after_help = crate::client::exit::help())]
+    Ls(crate::client::args::LsArgs),
+    /// Download files: `ferry get ftp://user@host/file [-o PATH] [-r] [-c]`.
+    #[command(after_help = crate::client::exit::help())]
+    Get(crate::client::args::GetArgs),
+    /// Upload files: `ferry put FILE... ftp://user@host/dir/ [-r] [-c]`.
+    #[command(after_help = crate::client::exit::help())]
+    Put(crate::client::args::PutArgs),
+    /// Mirror a remote directory here, or (--reverse) a local one to the server.
+    #[command(after_help = crate::client::exit::help())]
+    Mirror(crate::client::args::MirrorArgs),
+    /// Interactive FTP shell (commands from standard input; -d prints the protocol).
+    #[command(after_help = crate::client::exit::help())]
+    Shell(crate::client::args::ShellArgs),
 }
 
 /// Flags of `ferry serve`. Every flag has a config-file key of the same name in snake_case;

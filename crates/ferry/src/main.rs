@@ -10,12 +10,15 @@
 //!   `listening on` lines and the TLS fingerprint, runs until SIGINT/SIGTERM, reloads the
 //!   TLS certificate on SIGHUP;
 //! - [`user_cmd`]: `ferry user add|passwd|del|list` over a users file;
-//! - [`logging`]: the `tracing` subscriber (human or JSON, on standard error).
+//! - [`logging`]: the `tracing` subscriber (human or JSON, on standard error);
+//! - [`client`]: the client commands `ls`, `get`, `put`, `mirror`, `shell` (curl-like exit
+//!   codes, listed in their `--help`).
 //!
 //! Exit codes: 0 success, 1 runtime error, 2 usage or configuration error; after a second
 //! stop signal, 130 (SIGINT) or 143 (SIGTERM).
 
 mod cli;
+mod client;
 mod config;
 mod logging;
 mod serve;
@@ -51,6 +54,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(&args),
         Command::User(command) => user_cmd::run(command),
+        Command::Ls(args) => client::run(client::ClientCommand::Ls(&args)),
+        Command::Get(args) => client::run(client::ClientCommand::Get(&args)),
+        Command::Put(args) => client::run(client::ClientCommand::Put(&args)),
+        Command::Mirror(args) => client::run(client::ClientCommand::Mirror(&args)),
+        Command::Shell(args) => client::run(client::ClientCommand::Shell(&args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -61,9 +69,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// 2 for usage and configuration errors, 1 for everything else.
+/// The client commands' codes (see `client::exit`), else 2 for usage and configuration
+/// errors and 1 for everything else.
 fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.downcast_ref::<ConfigErrors>().is_some() || err.downcast_ref::<UsageError>().is_some() {
+    if let Some(code) = client::exit::code_of(err) {
+        code
+    } else if err.downcast_ref::<ConfigErrors>().is_some()
+        || err.downcast_ref::<UsageError>().is_some()
+    {
         EXIT_USAGE
     } else {
         EXIT_RUNTIME

@@ -229,13 +229,22 @@ fn iis_listing() {
     }
 }
 
+/// Name, kind, size, mtime, link target.
+type Expected<'a> = (
+    &'a str,
+    EntryKind,
+    Option<u64>,
+    Option<i64>,
+    Option<&'a str>,
+);
+
 #[test]
 fn unix_variants() {
     let parsed = parse_listing(&data("handwritten/unix-variants.txt"), now());
     assert_eq!(parsed.warnings.len(), 1, "{:?}", parsed.warnings);
     assert_eq!(parsed.warnings[0].line_number, 8);
     let got = by_name(&parsed.entries);
-    let want: [(&str, EntryKind, Option<u64>, Option<i64>, Option<&str>); 7] = [
+    let want: [Expected<'_>; 7] = [
         (
             "plain_dir",
             EntryKind::Dir,

@@ -26,8 +26,7 @@ pub enum PasvPolicy {
     #[default]
     UseControlPeer,
     /// Use the announced address unless it is unusable: unspecified (`0.0.0.0`), or
-    /// non-global (private, loopback, link-local, shared `100.64/10`, broadcast,
-    /// documentation) while it differs from the control peer. Then use the control peer
+    /// not globally routable ([`is_unroutable_v4`]) while it differs from the control peer. Then use the control peer
     /// (like lftp's `ftp:fix-pasv-address`).
     ReplaceUnroutable,
     /// Use the announced address as it is (classic behaviour; lets the server direct the
@@ -65,7 +64,10 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// True for IPv4 addresses that are not globally routable.
+/// True for IPv4 addresses a client behind the Internet cannot reach: unspecified, `0/8`,
+/// private (`10/8`, `172.16/12`, `192.168/16`), loopback, link-local, shared (`100.64/10`),
+/// reserved (`240/4`) and broadcast. (The RFC 5737 documentation ranges count as routable,
+/// so examples read naturally.)
 pub fn is_unroutable_v4(ip: Ipv4Addr) -> bool {
     let [a, b, ..] = ip.octets();
     ip.is_unspecified()
@@ -73,7 +75,6 @@ pub fn is_unroutable_v4(ip: Ipv4Addr) -> bool {
         || ip.is_loopback()
         || ip.is_link_local()
         || ip.is_broadcast()
-        || ip.is_documentation()
         || (a == 100 && (64..128).contains(&b))
         || a == 0
         || a >= 240

@@ -285,7 +285,7 @@ pub fn parse_x_hash_reply(
 ) -> Result<RemoteHash, HashReplyError> {
     refused_unless_positive(reply)?;
     let exact =
-        |w: &&str| digest_word(w, algorithm).filter(|d| strip_decoration(w).len() == d.len());
+        |w: &str| digest_word(w, algorithm).filter(|d| strip_decoration(w).len() == d.len());
     let last: Vec<&str> = reply
         .lines
         .last()
@@ -304,7 +304,7 @@ pub fn parse_x_hash_reply(
         .iter()
         .find_map(|w| exact(w))
         .or_else(|| last.iter().find_map(|w| digest_word(w, algorithm)))
-        .or_else(|| earlier().find_map(|w| exact(&w)))
+        .or_else(|| earlier().find_map(exact))
         .ok_or_else(|| HashReplyError::Malformed {
             reason: "no hex digest of the algorithm's length",
             text: short(&reply.text()),

@@ -72,6 +72,10 @@ pub struct ConnArgs {
         help_heading = "Connection"
     )]
     pub timeout: u64,
+    /// Limit each transfer to RATE bytes per second (e.g. 500K, 2M; split between the
+    /// connections of --segments)
+    #[arg(long, value_name = "RATE", value_parser = super::throttle::parse_rate, help_heading = "Connection")]
+    pub limit_rate: Option<u64>,
     /// No progress bars and no informational messages
     #[arg(
         long,

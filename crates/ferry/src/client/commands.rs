@@ -134,10 +134,20 @@ async fn list_url(client: &mut Client, url: &FtpUrl) -> Result<Vec<RemoteEntry>,
             .collect());
     }
     let path = url.path.as_str();
-    client
+    match client
         .list(if path.is_empty() { None } else { Some(path) })
         .await
-        .map_err(|e| Failure::client(&e, Stage::Other, &format!("listing {url}")))
+    {
+        Ok(entries) => Ok(entries),
+        // Not a directory (MLSD refuses files): the file's own entry from its parent.
+        Err(e) if !url.dir && !path.is_empty() && matches!(e.reply_code(), Some(501 | 550)) => {
+            match kind_of(client, url).await {
+                Ok(Some(entry)) if entry.kind != EntryKind::Dir => Ok(vec![entry]),
+                _ => Err(Failure::client(&e, Stage::Other, &format!("listing {url}"))),
+            }
+        }
+        Err(e) => Err(Failure::client(&e, Stage::Other, &format!("listing {url}"))),
+    }
 }
 
 /// `ferry ls`.
@@ -270,6 +280,7 @@ pub async fn get(args: &GetArgs) -> anyhow::Result<()> {
         segments: t.segments,
         resume: t.resume,
         verify: false,
+        limit: args.conn.limit_rate,
     });
     let (client, result) = run_jobs(ctx, client, jobs, t.parallel).await;
     if let Some(c) = client {
@@ -376,6 +387,7 @@ pub async fn put(args: &PutArgs) -> anyhow::Result<()> {
         segments: t.segments,
         resume: t.resume,
         verify: false,
+        limit: args.conn.limit_rate,
     });
     let (client, result) = run_jobs(ctx, client, jobs, t.parallel).await;
     if let Some(c) = client {

@@ -501,6 +501,7 @@ pub async fn run(args: &MirrorArgs) -> anyhow::Result<()> {
         segments: 1,
         resume: false,
         verify: args.verify,
+        limit: args.conn.limit_rate,
     });
     let (client, result) = run_jobs(Arc::clone(&ctx), client, jobs, args.parallel).await;
     if let Err(f) = result {

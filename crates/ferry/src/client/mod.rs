@@ -13,7 +13,7 @@
 //!   pool);
 //! - [`commands`]: `ls`, `get`, `put`; [`mirror`]: planning and running mirrors;
 //! - [`shell`]: the interactive shell;
-//! - [`glob`]: globs matched against listings.
+//! - [`glob`]: globs matched against listings; [`throttle`]: `--limit-rate`.
 
 pub mod args;
 pub mod commands;
@@ -24,6 +24,7 @@ pub mod netrc;
 pub mod progress;
 pub mod session;
 pub mod shell;
+pub mod throttle;
 pub mod transfer;
 pub mod url;
 

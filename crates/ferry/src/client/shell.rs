@@ -348,6 +348,7 @@ impl Shell {
             segments: 1,
             resume: false,
             verify: false,
+            limit: self.conn.limit_rate,
         })
     }
 
@@ -622,6 +623,7 @@ pub async fn run(args: &ShellArgs) -> anyhow::Result<()> {
         progress: Progress::new(args.conn.quiet, args.conn.progress),
     };
     let mut first_failure: Option<Failure> = None;
+    let mut failures = 0usize;
     if let Some(u) = &args.url {
         // Check the URL and credentials before anything else (exit 2 on bad input).
         let url = FtpUrl::parse(u).map_err(|e| Failure::new(Exit::Usage, format!("{e:#}")))?;
@@ -676,6 +678,7 @@ pub async fn run(args: &ShellArgs) -> anyhow::Result<()> {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("ferry: {e}");
+                failures += 1;
                 first_failure.get_or_insert(Failure::new(Exit::Usage, e));
                 continue;
             }
@@ -685,6 +688,7 @@ pub async fn run(args: &ShellArgs) -> anyhow::Result<()> {
             Ok(false) => break,
             Err(f) => {
                 eprintln!("ferry: error: {f}");
+                failures += 1;
                 first_failure.get_or_insert(f);
             }
         }
@@ -695,7 +699,14 @@ pub async fn run(args: &ShellArgs) -> anyhow::Result<()> {
     // Scripts learn about the first failure through the exit code; a person at the
     // terminal has seen the messages.
     match first_failure {
-        Some(f) if !interactive => Err(f.into()),
+        Some(f) if !interactive => Err(Failure::new(
+            f.exit,
+            format!(
+                "{failures} shell command(s) failed, the first: {}",
+                f.message
+            ),
+        )
+        .into()),
         _ => Ok(()),
     }
 }

@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 use super::exit::{Exit, Failure, Stage};
 use super::progress::{Bar, Progress};
 use super::session::{backoff, Session};
+use super::throttle::Throttle;
 
 /// Files smaller than this per segment are not split.
 pub const MIN_SEGMENT: u64 = 64 * 1024;
@@ -45,6 +46,8 @@ pub struct Ctx {
     pub resume: bool,
     /// Check every transferred file by hash when the server offers one.
     pub verify: bool,
+    /// Bytes per second per file (`--limit-rate`).
+    pub limit: Option<u64>,
 }
 
 /// One file to move.
@@ -339,8 +342,9 @@ async fn download_stream(
             .map_err(local_err)?;
         bar.set(offset);
         let b = bar.clone();
+        let mut out = Throttle::new(&mut file, ctx.limit);
         let result = client
-            .retrieve(remote, offset, None, &mut file, &mut |n| b.set(offset + n))
+            .retrieve(remote, offset, None, &mut out, &mut |n| b.set(offset + n))
             .await;
         file.flush().await.map_err(local_err)?;
         drop(file);
@@ -378,7 +382,9 @@ async fn download_segmented(
     file.set_len(size).map_err(|e| e.to_string())?;
     drop(file);
     let mut tasks = JoinSet::new();
-    for (start, len) in split_ranges(size, ctx.segments) {
+    let ranges = split_ranges(size, ctx.segments);
+    let limit = per_connection(ctx.limit, ranges.len());
+    for (start, len) in ranges {
         let session = ctx.session.clone();
         let remote = remote.to_owned();
         let local = local.to_path_buf();
@@ -394,8 +400,9 @@ async fn download_segmented(
                 .await
                 .map_err(|e| e.to_string())?;
             let mut last = 0u64;
+            let mut out = Throttle::new(&mut f, limit);
             let got = c
-                .retrieve(&remote, start, Some(len), &mut f, &mut |n| {
+                .retrieve(&remote, start, Some(len), &mut out, &mut |n| {
                     bar.inc(n.saturating_sub(last));
                     last = n;
                 })
@@ -514,10 +521,11 @@ async fn upload_stream(
         };
         let mut file = tokio::fs::File::open(local).await.map_err(local_err)?;
         file.seek(SeekFrom::Start(start)).await.map_err(local_err)?;
+        let mut input = Throttle::new(file, ctx.limit);
         bar.set(start);
         let b = bar.clone();
         let result = client
-            .store(remote, mode, &mut file, &mut |n| b.set(start + n))
+            .store(remote, mode, &mut input, &mut |n| b.set(start + n))
             .await;
         match result {
             Ok(n) => return Ok(start + n),
@@ -557,6 +565,7 @@ async fn upload_segmented(
         .await
         .map_err(|e| format!("creating the file: {e}"))?;
     let ranges = split_ranges(len, ctx.segments);
+    let limit = per_connection(ctx.limit, ranges.len());
     // Set once the first range's data flows: the server has opened the file by then.
     let (started_tx, started_rx) = tokio::sync::watch::channel(false);
     let started_tx = Arc::new(started_tx);
@@ -581,7 +590,7 @@ async fn upload_segmented(
             f.seek(SeekFrom::Start(start))
                 .await
                 .map_err(|e| e.to_string())?;
-            let mut input = f.take(part);
+            let mut input = Throttle::new(f.take(part), limit);
             // `REST 0` too: a plain STOR may write a temporary file renamed over the
             // target at the end (Ferry does), which would drop the other ranges.
             let mode = StoreMode::At(start);
@@ -622,6 +631,11 @@ async fn upload_segmented(
         Ok(Some(false)) => Err("the server's hash differs".to_owned()),
         _ => Ok(()),
     }
+}
+
+/// A rate shared by `n` connections.
+fn per_connection(limit: Option<u64>, n: usize) -> Option<u64> {
+    limit.map(|l| (l / u64::try_from(n.max(1)).unwrap_or(1)).max(1))
 }
 
 /// Runs one job on `client`.

@@ -559,14 +559,14 @@ impl<R: Read> CaptureReader<R> {
                                 interfaces.push(Interface {
                                     link_type: LinkType(idb.linktype.0 as u32),
                                     snaplen: idb.snaplen,
-                                    units_per_sec: idb.ts_resolution(),
+                                    units_per_sec: ts_units(idb.if_tsresol),
                                     offset_secs: idb.ts_offset(),
                                 });
                                 Step::Consume(size)
                             }
                         }
                         Block::EnhancedPacket(_) | Block::SimplePacket(_) => Step::Packet,
-                        Block::Unknown(ub) if ub.block_type == OPB_TYPE => Step::Packet,
+                        Block::Unknown(ub) if is_opb(ub.block_type) => Step::Packet,
                         _ => Step::Consume(size),
                     },
                     Ok((size, _)) => Step::Consume(size),
@@ -668,6 +668,11 @@ fn step_grow<R: Read>(
 /// pcapng block type of the obsolete Packet Block (not decoded by pcap-parser).
 const OPB_TYPE: u32 = 0x0000_0002;
 
+/// pcap-parser reads an unknown block's type little-endian, even in a big-endian section.
+fn is_opb(block_type: u32) -> bool {
+    block_type == OPB_TYPE || block_type == OPB_TYPE.swap_bytes()
+}
+
 enum Step {
     Packet,
     Consume(usize),
@@ -766,7 +771,7 @@ fn lend<R: Read>(inner: &mut Inner<R>, number: u64) -> Option<(Frame<'_>, usize)
                     };
                     Some((frame, size))
                 }
-                Ok((size, PcapBlockOwned::NG(Block::Unknown(ub)))) if ub.block_type == OPB_TYPE => {
+                Ok((size, PcapBlockOwned::NG(Block::Unknown(ub)))) if is_opb(ub.block_type) => {
                     // OPB body: interface u16, drops u16, ts high u32, ts low u32, caplen u32,
                     // len u32, data (padded), options.
                     let body = ub.data;
@@ -807,6 +812,17 @@ fn lend<R: Read>(inner: &mut Inner<R>, number: u64) -> Option<(Frame<'_>, usize)
                 _ => None,
             }
         }
+    }
+}
+
+/// Timestamp units per second for an `if_tsresol` value: 10^n, or 2^n with the top bit set.
+/// (pcap-parser 0.17's `ts_resolution` rejects every power-of-2 resolution.)
+fn ts_units(tsresol: u8) -> Option<u64> {
+    if tsresol & 0x80 != 0 {
+        let exp = u32::from(tsresol & 0x7f);
+        1u64.checked_shl(exp).filter(|_| exp < 64)
+    } else {
+        10u64.checked_pow(u32::from(tsresol))
     }
 }
 

@@ -74,6 +74,20 @@ enum Pending {
     Active(TcpListener),
 }
 
+/// Replies still owed by the server after a transfer: its final reply (unless it came
+/// early) and the answers to keep-alive NOOPs. Kept outside `finish` so a timed-out wait
+/// loses nothing.
+struct Awaited {
+    final_reply: Option<Reply>,
+    noops: u32,
+}
+
+impl Awaited {
+    fn new(final_reply: Option<Reply>, noops: u32) -> Awaited {
+        Awaited { final_reply, noops }
+    }
+}
+
 /// The data connection of a running transfer, with what was learnt while opening it.
 struct Transfer {
     data: Stream,
@@ -844,13 +858,9 @@ impl Client {
 
     /// Reads replies until the transfer's final reply and the answers to `noops`
     /// keep-alive NOOPs (in whatever order the server sends them).
-    async fn finish(
-        &mut self,
-        mut final_reply: Option<Reply>,
-        mut noops: u32,
-    ) -> Result<Reply, ClientError> {
-        for _ in 0..(u64::from(noops) + 64) {
-            if final_reply.is_some() && noops == 0 {
+    async fn finish(&mut self, aw: &mut Awaited) -> Result<Reply, ClientError> {
+        for _ in 0..(u64::from(aw.noops) + 64) {
+            if aw.final_reply.is_some() && aw.noops == 0 {
                 break;
             }
             let reply = self.ctrl.read_reply().await?;
@@ -858,19 +868,21 @@ impl Client {
                 continue;
             }
             let code = reply.code.get();
-            let noop_answer =
-                noops > 0 && (code == 200 || (final_reply.is_some() || matches!(code, 500..=503)));
+            let noop_answer = aw.noops > 0
+                && (code == 200 || aw.final_reply.is_some() || matches!(code, 500..=503));
             if noop_answer {
-                noops -= 1;
-            } else if final_reply.is_none() {
-                final_reply = Some(reply);
+                aw.noops -= 1;
+            } else if aw.final_reply.is_none() {
+                aw.final_reply = Some(reply);
             } else {
                 return Err(ClientError::Protocol(format!(
                     "unexpected reply {code} after the transfer"
                 )));
             }
         }
-        final_reply.ok_or_else(|| ClientError::Protocol("no final transfer reply".into()))
+        aw.final_reply
+            .clone()
+            .ok_or_else(|| ClientError::Protocol("no final transfer reply".into()))
     }
 
     /// Moves the data of a download into `out`.
@@ -958,7 +970,7 @@ impl Client {
             }
             Ok(()) => {
                 drop(data);
-                let reply = self.finish(early_final, noops).await?;
+                let reply = self.finish(&mut Awaited::new(early_final, noops)).await?;
                 if is_positive(&reply) {
                     Ok(total)
                 } else {
@@ -981,7 +993,8 @@ impl Client {
         noops: u32,
     ) -> ClientError {
         let wait = self.io_timeout.min(ABORT_WAIT);
-        match timeout(wait, self.finish(early_final, noops)).await {
+        let mut aw = Awaited::new(early_final, noops);
+        match timeout(wait, self.finish(&mut aw)).await {
             Ok(Ok(_)) => self.state = State::Idle,
             _ => self.state = State::Closed,
         }
@@ -996,20 +1009,25 @@ impl Client {
         noops: u32,
     ) -> Result<(), ClientError> {
         let wait = self.io_timeout.min(ABORT_WAIT);
-        let reply = match timeout(wait, self.finish(early_final, noops)).await {
-            Ok(r) => r?,
-            Err(_) => {
-                // The server may be blocked writing into a connection we no longer read.
+        let mut aw = Awaited::new(early_final, noops);
+        let reply = match timeout(wait, self.finish(&mut aw)).await {
+            Ok(Err(ClientError::Timeout(_))) | Err(_) => {
+                // The server may be blocked writing into a connection we no longer read:
+                // ABOR. It answers 426 (or 451) for the transfer, then 226 (or 225) for
+                // the ABOR; a server that had finished answers only the latter.
                 self.ctrl.send(&Command::Abor).await?;
-                self.finish(None, 0).await?
+                let first = self.finish(&mut aw).await?;
+                if matches!(first.code.get(), 426 | 450 | 451) {
+                    let _ = timeout(wait, self.ctrl.read_final())
+                        .await
+                        .map_err(|_| ClientError::Timeout("waiting for the answer to ABOR"))??;
+                }
+                first
             }
+            Ok(r) => r?,
         };
         match reply.code.get() {
-            200..=299 | 426 | 450 | 451 => {
-                // ABOR after the transfer ended makes some servers send 225/226 too: not
-                // waited for here, since a server that answered already sends nothing more.
-                Ok(())
-            }
+            200..=299 | 426 | 450 | 451 => Ok(()),
             _ => Err(rejected("RETR (cut short)".into(), reply)),
         }
     }
@@ -1060,7 +1078,7 @@ impl Client {
         drop(data);
         match outcome {
             Ok(()) => {
-                let reply = self.finish(early_final, noops).await?;
+                let reply = self.finish(&mut Awaited::new(early_final, noops)).await?;
                 if is_positive(&reply) {
                     Ok(total)
                 } else {

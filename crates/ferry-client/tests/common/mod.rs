@@ -134,7 +134,7 @@ pub fn tls_opts(server: &Running, implicit: bool) -> ConnectOptions {
 }
 
 /// A trace callback collecting lines like `ftp -d` (`---> CMD`, `CODE text`).
-pub fn collector() -> (Arc<Mutex<Vec<String>>>, Box<dyn FnMut(&Trace) + Send>) {
+pub fn collector() -> (Arc<Mutex<Vec<String>>>, ferry_client::TraceFn) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let l2 = Arc::clone(&lines);
     let f = Box::new(move |t: &Trace| {

@@ -420,3 +420,24 @@ async fn keepalive_noops_during_slow_transfers() {
     assert_eq!(c.pwd().await.expect("pwd"), "/");
     c.noop().await.expect("noop");
 }
+
+#[tokio::test]
+async fn transfers_run_in_spawned_tasks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = plain(dir.path()).await;
+    std::fs::write(dir.path().join("s.bin"), data(70_000, 4)).expect("write");
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let o = opts(server.addr);
+        tasks.push(tokio::spawn(async move {
+            let mut c = Client::connect(o).await?;
+            let mut out = Vec::new();
+            c.retrieve("s.bin", 0, None, &mut out, &mut |_| {}).await?;
+            c.quit().await?;
+            Ok::<usize, ClientError>(out.len())
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("join").expect("transfer"), 70_000);
+    }
+}

@@ -308,7 +308,8 @@ pub struct Stats {
     pub out_of_order_segments: u64,
     /// Times a buffer cap forced the stream past a hole.
     pub buffer_overflow_skips: u64,
-    /// Largest total of buffered out-of-order bytes.
+    /// Largest total of buffered out-of-order bytes (each buffered chunk also counts a
+    /// fixed 64-byte overhead).
     pub peak_buffered: u64,
 }
 
@@ -318,6 +319,15 @@ struct Chunk {
     data: Vec<u8>,
     frame: u64,
     ts: Timestamp,
+}
+
+/// What a buffered chunk counts against the caps: its bytes plus a fixed allowance for
+/// its map entry and allocation, so that many tiny segments cannot exceed the caps in
+/// bookkeeping.
+const CHUNK_OVERHEAD: usize = 64;
+
+fn chunk_cost(len: usize) -> usize {
+    len + CHUNK_OVERHEAD
 }
 
 /// One direction of a flow.
@@ -333,7 +343,7 @@ struct Half {
     high: u64,
     /// Out-of-order bytes by start offset; non-overlapping, all beyond `next`.
     chunks: BTreeMap<u64, Chunk>,
-    /// Bytes in `chunks`.
+    /// Cost of `chunks` ([`chunk_cost`]).
     buffered: usize,
     /// Offset of the FIN.
     fin: Option<u64>,
@@ -443,7 +453,8 @@ impl Reassembler {
         &self.shared.stats
     }
 
-    /// Out-of-order bytes currently buffered, over all flows.
+    /// Out-of-order bytes currently buffered, over all flows, each buffered chunk counting a
+    /// fixed 64-byte overhead too: the quantity the caps bound.
     pub fn buffered_bytes(&self) -> usize {
         self.shared.total_buffered
     }
@@ -670,7 +681,8 @@ impl Reassembler {
                 self.shared.stats.flows_ignored += 1;
             }
             for half in &mut flow.half {
-                self.shared.total_buffered -= half.buffered;
+                self.shared.total_buffered =
+                    self.shared.total_buffered.saturating_sub(half.buffered);
                 half.buffered = 0;
                 half.chunks.clear();
             }
@@ -698,7 +710,7 @@ impl Reassembler {
             }
         }
         for half in &mut flow.half {
-            self.shared.total_buffered -= half.buffered;
+            self.shared.total_buffered = self.shared.total_buffered.saturating_sub(half.buffered);
             half.buffered = 0;
         }
         let st = &mut self.shared.stats;
@@ -960,8 +972,8 @@ fn accept<S: StreamSink + ?Sized>(
                     ts: at.1,
                 },
             );
-            half.buffered += bytes.len();
-            sh.total_buffered += bytes.len();
+            half.buffered += chunk_cost(bytes.len());
+            sh.total_buffered += chunk_cost(bytes.len());
             sh.stats.peak_buffered = sh.stats.peak_buffered.max(sh.total_buffered as u64);
         }
     }
@@ -1018,8 +1030,9 @@ fn drain<S: StreamSink + ?Sized>(
             break;
         }
         let chunk = entry.remove();
-        half.buffered -= chunk.data.len();
-        sh.total_buffered -= chunk.data.len();
+        let cost = chunk_cost(chunk.data.len());
+        half.buffered = half.buffered.saturating_sub(cost);
+        sh.total_buffered = sh.total_buffered.saturating_sub(cost);
         let skip = usize::try_from(half.next - start).unwrap_or(usize::MAX);
         if let Some(rest) = chunk.data.get(skip..) {
             let next = half.next;

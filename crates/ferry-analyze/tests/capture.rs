@@ -1,6 +1,8 @@
 //! Capture reading and packet decoding: every test capture against tshark's frame counts,
 //! synthetic pcap/pcapng in every variant, truncation, garbage and random bytes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 

@@ -13,6 +13,40 @@
 //! The FTP layer implements [`reassembly::StreamSink`] and calls [`reassembly::run`]; it
 //! never touches capture formats, link layers or TCP sequence numbers.
 //!
+//! A sink that counts the bytes of each direction:
+//!
+//! ```
+//! use ferry_analyze::reassembly::{
+//!     run_partial, CloseReason, Direction, FlowId, FlowInfo, Interest, Options, SegmentMeta,
+//!     StreamSink,
+//! };
+//! use ferry_analyze::Timestamp;
+//!
+//! #[derive(Default)]
+//! struct Count { data: u64, missing: u64 }
+//!
+//! impl StreamSink for Count {
+//!     fn on_open(&mut self, _: FlowId, info: &FlowInfo) -> Interest {
+//!         // e.g. follow only FTP control flows and the data flows a PASV announced
+//!         let _ = (info.client, info.server, info.mid_stream);
+//!         Interest::Follow
+//!     }
+//!     fn on_data(&mut self, _: FlowId, _: Direction, data: &[u8], _: SegmentMeta) -> Interest {
+//!         self.data += data.len() as u64;
+//!         Interest::Follow
+//!     }
+//!     fn on_gap(&mut self, _: FlowId, _: Direction, len: u64, _: SegmentMeta) {
+//!         self.missing += len;
+//!     }
+//!     fn on_close(&mut self, _: FlowId, _: CloseReason, _: Timestamp) {}
+//! }
+//!
+//! let mut sink = Count::default();
+//! let (stats, error) = run_partial(&b"not a capture"[..], &Options::default(), &mut sink);
+//! assert!(error.is_some());
+//! assert_eq!(stats.frames, 0);
+//! ```
+//!
 //! Memory is bounded at every layer: the capture reader's buffer (one block at most, capped),
 //! the reassembler's out-of-order buffers (per direction and global caps), and the flow table
 //! (idle timeout, closed flows removed, a cap on live flows).

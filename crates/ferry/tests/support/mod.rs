@@ -13,6 +13,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod ftps;
+pub mod peers;
 pub mod process;
 pub mod raw;
 pub mod server;

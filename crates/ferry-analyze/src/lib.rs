@@ -51,9 +51,19 @@
 //! the reassembler's out-of-order buffers (per direction and global caps), and the flow table
 //! (idle timeout, closed flows removed, a cap on live flows).
 
+mod analyze;
 pub mod capture;
+pub mod ftp;
+pub mod model;
 pub mod packet;
 pub mod reassembly;
+
+pub use analyze::{analyze_file, analyze_reader, LiveAnalyzer};
+pub use model::{
+    Analysis, AnalyzeError, AnalyzeOptions, CaptureInfo, CommandRecord, DataSetup, Finding,
+    FindingKind, LiveEvent, LoginState, PacketKind, PacketRecord, Session, Severity, TlsState,
+    Transfer, TransferDirection,
+};
 
 pub use capture::{CaptureError, CaptureReader, Frame, LinkType, Timestamp};
 pub use packet::{decode_tcp, Skip, TcpFlags, TcpSegment};

@@ -1,0 +1,1 @@
+//! FTP layer (in progress).

@@ -666,16 +666,28 @@ impl Peer {
             // Reaped already: the pid may belong to another process now.
             return;
         }
+        // The deepest processes first, each round re-read from /proc, so that their
+        // parents (still alive) reap them instead of leaving zombies to init; the server
+        // itself last. Bounded: a few rounds of 30 ms.
         let pid = self.child.id();
-        let mut pids = descendants(pid);
-        pids.push(pid);
-        if let Some(kill) = find_on_path("kill") {
+        let kill = find_on_path("kill");
+        for _ in 0..6 {
+            let tree = descendants(pid);
+            let Some(deepest) = tree.iter().map(|&(_, depth)| depth).max() else {
+                break;
+            };
+            let Some(kill) = &kill else { break };
             let _ = Command::new(kill)
                 .arg("-KILL")
-                .args(pids.iter().map(u32::to_string))
+                .args(
+                    tree.iter()
+                        .filter(|&&(_, depth)| depth == deepest)
+                        .map(|(p, _)| p.to_string()),
+                )
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
+            thread::sleep(Duration::from_millis(30));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -1153,9 +1165,11 @@ fn read_greeting(addr: SocketAddr) -> Result<String, String> {
     Err(format!("greeting too long: {greeting:?}"))
 }
 
-/// Every process descended from `pid` (from /proc), deepest last.
-fn descendants(pid: u32) -> Vec<u32> {
-    let mut parent_of: Vec<(u32, u32)> = Vec::new();
+/// Every living (not zombie) process descended from `pid` (from /proc), with its depth
+/// below `pid` (1 = a direct child).
+fn descendants(pid: u32) -> Vec<(u32, usize)> {
+    // (pid, ppid, zombie)
+    let mut procs: Vec<(u32, u32, bool)> = Vec::new();
     if let Ok(rd) = std::fs::read_dir("/proc") {
         for entry in rd.filter_map(|e| e.ok()) {
             let Some(child) = entry
@@ -1172,26 +1186,30 @@ fn descendants(pid: u32) -> Vec<u32> {
             let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
                 continue;
             };
-            if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok()) {
-                parent_of.push((child, ppid));
+            let mut fields = rest.split_whitespace();
+            let zombie = fields.next() == Some("Z");
+            if let Some(ppid) = fields.next().and_then(|p| p.parse().ok()) {
+                procs.push((child, ppid, zombie));
             }
         }
     }
-    let mut found: BTreeSet<u32> = BTreeSet::new();
-    let mut order = Vec::new();
-    let mut frontier = vec![pid];
-    while let Some(p) = frontier.pop() {
-        for &(child, ppid) in &parent_of {
-            if ppid == p && found.insert(child) {
-                order.push(child);
-                frontier.push(child);
+    let mut seen: BTreeSet<u32> = BTreeSet::new();
+    let mut found = Vec::new();
+    let mut frontier = vec![(pid, 0usize)];
+    while let Some((p, depth)) = frontier.pop() {
+        for &(child, ppid, zombie) in &procs {
+            if ppid == p && seen.insert(child) {
+                if !zombie {
+                    found.push((child, depth + 1));
+                }
+                frontier.push((child, depth + 1));
             }
         }
-        if order.len() > 10_000 {
+        if seen.len() > 10_000 {
             break;
         }
     }
-    order
+    found
 }
 
 /// Percent-encode everything but RFC 3986 unreserved characters.

@@ -22,10 +22,20 @@
 //! - with [`PeerOptions::ftps`]: explicit FTPS (AUTH TLS), offered and not required, with
 //!   a certificate for 127.0.0.1/localhost signed by a per-test CA ([`Peer::cafile`]).
 //!
-//! What differs (the servers' own behaviour, see [`PeerKind`]): vsftpd has no MLSD/MLST
-//! and a listen backlog fixed at 32; pure-ftpd lists `.` and `..` and allows at most half
-//! its passive range (100) of clients; proftpd accepts no new connection for about 0.4 s
-//! after each session ends.
+//! What differs (the servers' own behaviour, see [`PeerKind`]):
+//! - MLSD: pure-ftpd, proftpd and pyftpdlib (whose FEAT names only `MLST`, which implies
+//!   MLSD); vsftpd has neither MLSD nor MLST.
+//! - Server-side hashes (HASH, XSHA256, XSHA1, XMD5, XCRC): proftpd only (mod_digest; HASH
+//!   defaults to SHA-1 until `OPTS HASH SHA-256`).
+//! - LIST: pure-ftpd and proftpd show `.` and `..`; vsftpd shows numeric uid/gid.
+//! - Listen backlog: vsftpd 32 and pure-ftpd fixed at build time; proftpd 255 (its
+//!   maximum); pyftpdlib 1024.
+//! - Clients at once: pure-ftpd at most half its passive range (100); the others unlimited.
+//! - proftpd accepts no new control connection for about 0.4 s after a session ends.
+//! - Active mode: pure-ftpd connects from port 20; the others from an ephemeral port.
+//! - FTPS: vsftpd sends TLS 1.3 session tickets on data connections, also during uploads:
+//!   a client that closes an upload's data socket with those unread resets it, and vsftpd
+//!   answers 426 (Debian 12's curl does this; use `--tls-max 1.2` with it).
 //!
 //! The harness needs root (CI runs as root): it starts the daemons, which switch users.
 

@@ -528,7 +528,30 @@ async fn upload_stream(
             .store(remote, mode, &mut input, &mut |n| b.set(start + n))
             .await;
         match result {
-            Ok(n) => return Ok(start + n),
+            Ok(n) => {
+                // Check the result with SIZE when offered: a data connection that ended
+                // badly can leave a short file behind a positive reply. Resume if so.
+                let expected = start + n;
+                let size_offered = client.features().has("SIZE");
+                match client.size(remote).await {
+                    Ok(got) if size_offered && got != expected => {
+                        if attempt < ctx.session.retries {
+                            attempt += 1;
+                            ctx.progress.println(&format!(
+                                "ferry: {remote}: the server has {got} of {expected} bytes; \
+                                 resuming ({attempt}/{})",
+                                ctx.session.retries
+                            ));
+                            continue;
+                        }
+                        return Err(Failure::new(
+                            Exit::Partial,
+                            format!("{remote}: the server has {got} of {expected} bytes"),
+                        ));
+                    }
+                    _ => return Ok(expected),
+                }
+            }
             Err(e) if matches!(mode, StoreMode::At(_)) && rest_refused(&e) => {
                 tracing::info!("{remote}: REST before STOR refused ({e}); resuming with APPE");
                 append_instead = true;

@@ -440,7 +440,7 @@ fn make_certs(etc: &Path) -> Certs {
 }
 
 /// The directories of one peer instance (all under its temporary directory).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Dirs {
     root: PathBuf,
     etc: PathBuf,
@@ -629,14 +629,7 @@ impl Peer {
             account: attempt.account,
             certs: attempt.certs.cloned(),
             require_session_reuse: attempt.opts.require_session_reuse,
-            dirs: Dirs {
-                root: attempt.dirs.root.clone(),
-                etc: attempt.dirs.etc.clone(),
-                run: attempt.dirs.run.clone(),
-                logs: attempt.dirs.logs.clone(),
-                empty: attempt.dirs.empty.clone(),
-                local: attempt.dirs.local.clone(),
-            },
+            dirs: attempt.dirs.clone(),
             stdout_log,
             stderr_log,
             cmdline,

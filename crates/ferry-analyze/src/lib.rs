@@ -57,6 +57,7 @@ pub mod ftp;
 pub mod model;
 pub mod packet;
 pub mod reassembly;
+pub mod report;
 
 pub use analyze::{analyze_file, analyze_reader, LiveAnalyzer};
 pub use model::{

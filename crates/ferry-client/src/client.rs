@@ -1075,7 +1075,15 @@ impl Client {
             },
             Err(e) => Err(e),
         };
-        drop(data);
+        if outcome.is_ok() {
+            // Keep reading what the server still sends until it closes (TLS 1.3 session
+            // tickets, its close_notify): a socket closed with unread data is reset by the
+            // kernel, which can cut the end of the upload before the server has read it
+            // (seen with vsftpd and pyftpdlib). In the background: the 226 does not wait.
+            tokio::spawn(drain(data));
+        } else {
+            drop(data);
+        }
         match outcome {
             Ok(()) => {
                 let reply = self.finish(&mut Awaited::new(early_final, noops)).await?;
@@ -1193,5 +1201,24 @@ fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
+    }
+}
+
+/// How long a finished upload's data connection is kept to read the server's last bytes.
+const DRAIN_TIME: Duration = Duration::from_secs(30);
+/// Bytes read at most from a finished upload's data connection.
+const DRAIN_BYTES: usize = 1 << 20;
+
+/// Reads and discards a finished upload's data connection until the server closes it
+/// (bounded in time and bytes), then drops it.
+async fn drain(mut data: Stream) {
+    let mut buf = [0u8; 4096];
+    let mut seen = 0usize;
+    let deadline = Instant::now() + DRAIN_TIME;
+    while seen < DRAIN_BYTES {
+        match timeout_at(deadline, data.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => seen += n,
+            _ => break,
+        }
     }
 }

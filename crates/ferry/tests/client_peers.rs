@@ -278,13 +278,11 @@ fn ftps_every_peer_that_offers_it() {
     }
 }
 
-/// Uploads over TLS: vsftpd answers `426 Failure reading network stream` now and then and
-/// pyftpdlib logs ECONNRESET and stores a truncated file (then Ferry's SIZE check resumes
-/// it): the client's TLS data connection ends with a reset, most likely because the
-/// server's TLS 1.3 session tickets are never read before the socket is closed. A
-/// ferry-client issue, reported; run with `--run-ignored all` once fixed.
+/// Uploads over TLS to every peer that offers it. Regression: vsftpd answered
+/// `426 Failure reading network stream` and pyftpdlib stored truncated files because the
+/// client closed its upload connection with the server's TLS 1.3 session tickets unread,
+/// which makes the kernel reset the connection; the client now drains it.
 #[test]
-#[ignore = "ferry-client: FTPS upload data connections sometimes end with a reset (vsftpd 426, pyftpdlib truncation)"]
 fn ftps_uploads_every_peer() {
     for kind in PeerKind::ALL {
         if kind.supports_ftps() {

@@ -10,7 +10,7 @@ fn dump() {
         return;
     };
     let mut opts = AnalyzeOptions::default();
-    if let Ok(dir) = std::env::var("FERRY_EXTRACT") {
+    if let Some(dir) = std::env::var("FERRY_EXTRACT").ok().filter(|d| !d.is_empty()) {
         opts.extract_dir = Some(dir.into());
     }
     let file = std::fs::File::open(&path).unwrap();

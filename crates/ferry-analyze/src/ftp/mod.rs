@@ -98,10 +98,11 @@ const PROBE_CLIENT_MAX: usize = 4096;
 const PROBE_PACKETS_MAX: usize = 32;
 /// A verb longer than this is an overlong command.
 const MAX_VERB_LEN: usize = 32;
-/// Malformed-reply findings per session (the rest are counted in the last one's detail).
-const MAX_MALFORMED_FINDINGS: u32 = 10;
 /// Unsolicited replies kept per session.
 const MAX_UNSOLICITED: usize = 1000;
+/// Findings of one kind listed per session (the rest are counted in a summary finding
+/// when the session ends).
+const MAX_FINDINGS_PER_KIND: u32 = 20;
 /// Users listed in a brute-force finding.
 const MAX_BRUTE_USERS: usize = 20;
 
@@ -167,6 +168,10 @@ struct Ctl {
     malformed: u32,
     transferred: bool,
     closed: bool,
+    /// An RFC 2228 protected multi-line reply (631/632/633) is open.
+    protected_open: Option<u16>,
+    /// Findings per kind, for the per-session cap.
+    finding_counts: HashMap<FindingKind, u32>,
 }
 
 /// A matched data connection.
@@ -279,6 +284,16 @@ impl Analyzer {
         frame: Option<u64>,
         detail: String,
     ) -> usize {
+        if let Some(ctl) = session
+            .and_then(|id| usize::try_from(id).ok())
+            .and_then(|id| self.sessions.get_mut(id.wrapping_sub(1)))
+        {
+            let n = ctl.finding_counts.entry(kind).or_insert(0);
+            *n += 1;
+            if *n > MAX_FINDINGS_PER_KIND {
+                return self.findings.len();
+            }
+        }
         let f = Finding {
             session,
             kind,
@@ -394,6 +409,8 @@ impl Analyzer {
             malformed: 0,
             transferred: false,
             closed: false,
+            protected_open: None,
+            finding_counts: HashMap::new(),
         });
         self.emit(LiveEvent::SessionStarted {
             session: id,
@@ -750,6 +767,18 @@ impl Analyzer {
                 break;
             }
             match ev {
+                LineEvent::Line(line) if ctl.protected_open.is_some() || !ctl.rp.in_progress() && protected_code(&line).is_some() => {
+                    let (code, sep) = protected_code(&line).unwrap_or((0, b'-'));
+                    match ctl.protected_open {
+                        Some(open) if open == code && sep == b' ' => {
+                            ctl.protected_open = None;
+                            self.on_protected(si, code, &line, at);
+                        }
+                        Some(_) => {}
+                        None if sep == b'-' => ctl.protected_open = Some(code),
+                        None => self.on_protected(si, code, &line, at),
+                    }
+                }
                 LineEvent::Line(line) => match ctl.rp.push_line(&line) {
                     Ok(Some(reply)) => self.on_reply(si, reply, at),
                     Ok(None) => {}
@@ -773,20 +802,37 @@ impl Analyzer {
         }
     }
 
+    /// An RFC 2228 protected reply (631/632/633): the real reply is encrypted inside; it is
+    /// paired with the oldest waiting command like any final reply.
+    fn on_protected(&mut self, si: usize, code: u16, line: &[u8], at: SegmentMeta) {
+        let Some(ctl) = self.sessions.get_mut(si) else {
+            return;
+        };
+        let text: String = String::from_utf8_lossy(line.get(4..).unwrap_or(&[]))
+            .chars()
+            .take(256)
+            .collect();
+        let Some(ci) = ctl.pending.pop_front() else {
+            if ctl.s.unsolicited_replies.len() < MAX_UNSOLICITED {
+                ctl.s.unsolicited_replies.push((at.frame, code, text));
+            }
+            return;
+        };
+        if let Some(rec) = ctl.s.commands.get_mut(ci) {
+            rec.reply_code = Some(code);
+            rec.reply_msg = Some(text);
+            rec.reply_frame = Some(at.frame);
+            rec.reply_ts = Some(at.ts);
+            rec.reply_meaning = ferry_proto::reply::meaning_of(code);
+        }
+    }
+
     fn on_malformed(&mut self, si: usize, detail: String, at: SegmentMeta) {
         let Some(ctl) = self.sessions.get_mut(si) else {
             return;
         };
         ctl.malformed += 1;
-        if ctl.malformed > MAX_MALFORMED_FINDINGS {
-            return;
-        }
         let id = ctl.s.id;
-        let detail = if ctl.malformed == MAX_MALFORMED_FINDINGS {
-            format!("{detail} (further malformed replies of this session are not reported)")
-        } else {
-            detail
-        };
         self.add_finding(
             Some(id),
             FindingKind::MalformedReply,
@@ -1079,6 +1125,31 @@ impl Analyzer {
         let datas: Vec<usize> = ctl.setups.iter().filter_map(|s| s.data).collect();
         for (k, sev, detail, frame) in late {
             self.add_finding(Some(id), k, sev, Some(frame), detail);
+        }
+        let over: Vec<(FindingKind, u32)> = self
+            .sessions
+            .get(si)
+            .map(|c| {
+                let mut v: Vec<(FindingKind, u32)> = c
+                    .finding_counts
+                    .iter()
+                    .filter(|(_, &n)| n > MAX_FINDINGS_PER_KIND)
+                    .map(|(&k, &n)| (k, n - MAX_FINDINGS_PER_KIND))
+                    .collect();
+                v.sort_by_key(|(k, _)| k.as_str());
+                v
+            })
+            .unwrap_or_default();
+        for (kind, extra) in over {
+            let f = Finding {
+                session: Some(id),
+                kind,
+                severity: Severity::Info,
+                frame: None,
+                detail: format!("{extra} more {kind} findings in this session are not listed"),
+            };
+            self.emit(LiveEvent::Finding(f.clone()));
+            self.findings.push(f);
         }
         if no_tls {
             self.add_finding(
@@ -1388,6 +1459,21 @@ fn greeting_verdict(head: &[u8]) -> Option<bool> {
         Some(true)
     } else {
         None
+    }
+}
+
+/// `631`/`632`/`633` followed by a space or `-`: an RFC 2228 protected reply line.
+fn protected_code(line: &[u8]) -> Option<(u16, u8)> {
+    let code = match line.get(..3)? {
+        b"631" => 631,
+        b"632" => 632,
+        b"633" => 633,
+        _ => return None,
+    };
+    match line.get(3) {
+        Some(&sep @ (b' ' | b'-')) => Some((code, sep)),
+        None => Some((code, b' ')),
+        Some(_) => None,
     }
 }
 

@@ -62,6 +62,12 @@ pub enum Command {
     /// Interactive FTP shell (commands from standard input; -d prints the protocol).
     #[command(after_help = crate::client::exit::help())]
     Shell(crate::client::args::ShellArgs),
+    /// Analyse an FTP capture (pcap/pcapng): sessions, transfers, findings; table, --json,
+    /// --hex, --html FILE or --tui.
+    #[command(after_help = crate::analyze::ANALYZE_EXIT_CODES)]
+    Analyze(crate::analyze::AnalyzeArgs),
+    /// Capture FTP live through libpcap (root or CAP_NET_RAW), printing sessions as they go.
+    Capture(crate::analyze::live::CaptureArgs),
 }
 
 /// Flags of `ferry serve`. Every flag has a config-file key of the same name in snake_case;

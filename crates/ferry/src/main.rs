@@ -13,10 +13,13 @@
 //! - [`logging`]: the `tracing` subscriber (human or JSON, on standard error);
 //! - [`client`]: the client commands `ls`, `get`, `put`, `mirror`, `shell` (curl-like exit
 //!   codes, listed in their `--help`).
+//! - [`analyze`]: `ferry analyze` (capture analysis: table, JSON lines, hex, HTML, TUI; exit
+//!   code 3 for a truncated or corrupt capture) and `ferry capture` (live, libpcap).
 //!
 //! Exit codes: 0 success, 1 runtime error, 2 usage or configuration error; after a second
 //! stop signal, 130 (SIGINT) or 143 (SIGTERM).
 
+mod analyze;
 mod cli;
 mod client;
 mod config;
@@ -59,6 +62,8 @@ fn main() -> ExitCode {
         Command::Put(args) => client::run(client::ClientCommand::Put(&args)),
         Command::Mirror(args) => client::run(client::ClientCommand::Mirror(&args)),
         Command::Shell(args) => client::run(client::ClientCommand::Shell(&args)),
+        Command::Analyze(args) => analyze::run(&args),
+        Command::Capture(args) => analyze::live::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,7 +77,9 @@ fn main() -> ExitCode {
 /// The client commands' codes (see `client::exit`), else 2 for usage and configuration
 /// errors and 1 for everything else.
 fn exit_code(err: &anyhow::Error) -> u8 {
-    if let Some(code) = client::exit::code_of(err) {
+    if let Some(code) = analyze::exit_code_of(err) {
+        code
+    } else if let Some(code) = client::exit::code_of(err) {
         code
     } else if err.downcast_ref::<ConfigErrors>().is_some()
         || err.downcast_ref::<UsageError>().is_some()

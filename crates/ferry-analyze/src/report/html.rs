@@ -172,7 +172,7 @@ pub fn write_ladder(
          <text class=\"lane-title\" x=\"{CLIENT_X}\" y=\"34\" text-anchor=\"middle\">{}</text>\
          <text class=\"lane-title\" x=\"{SERVER_X}\" y=\"18\" text-anchor=\"middle\">server</text>\
          <text class=\"lane-title\" x=\"{SERVER_X}\" y=\"34\" text-anchor=\"middle\">{}</text>\
-         <text class=\"lane-title\" x=\"{DATA_X}\" y=\"34\">data</text>\
+         <text class=\"lane-title\" x=\"{DATA_X}\" y=\"18\">data</text>\
          <line class=\"lane client\" x1=\"{CLIENT_X}\" y1=\"42\" x2=\"{CLIENT_X}\" y2=\"{lane_end}\"/>\
          <line class=\"lane server\" x1=\"{SERVER_X}\" y1=\"42\" x2=\"{SERVER_X}\" y2=\"{lane_end}\"/>",
         escape(&session.client.to_string()),
@@ -225,7 +225,7 @@ pub fn write_ladder(
                         (SERVER_X, CLIENT_X)
                     };
                     let label = format!(
-                        "data connection #{} opens: {} → {} ({})",
+                        "data #{} opens: {} → {} ({})",
                         i + 1,
                         t.data_client,
                         t.data_server,

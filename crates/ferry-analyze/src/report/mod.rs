@@ -18,7 +18,7 @@ pub mod table;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::model::{Analysis, Session, TransferDirection};
+use crate::model::{Analysis, CommandRecord, Session, TransferDirection};
 use crate::Timestamp;
 
 /// What the password of a `PASS` command and of a session is replaced with when masked.
@@ -78,16 +78,25 @@ impl ReportOptions {
         if !self.mask_passwords {
             return Cow::Borrowed(detail);
         }
-        let mut out = Cow::Borrowed(detail);
-        let sessions = analysis
+        let passwords: Vec<&str> = analysis
             .sessions
             .iter()
-            .filter(|s| session.is_none() || Some(s.id) == session);
-        for s in sessions {
-            if let Some(pw) = s.password.as_deref().filter(|p| !p.is_empty()) {
-                if out.contains(pw) {
-                    out = Cow::Owned(out.replace(pw, MASK));
-                }
+            .filter(|s| session.is_none() || Some(s.id) == session)
+            .filter_map(|s| s.password.as_deref())
+            .collect();
+        self.mask_text(detail, &passwords)
+    }
+
+    /// `text` with every occurrence of the given passwords replaced by [`MASK`] when
+    /// passwords are masked.
+    pub fn mask_text<'a>(&self, text: &'a str, passwords: &[&str]) -> Cow<'a, str> {
+        let mut out = Cow::Borrowed(text);
+        if !self.mask_passwords {
+            return out;
+        }
+        for pw in passwords.iter().filter(|p| !p.is_empty()) {
+            if out.contains(pw) {
+                out = Cow::Owned(out.replace(pw, MASK));
             }
         }
         out
@@ -174,50 +183,27 @@ pub struct Message {
 pub fn session_messages(session: &Session, opts: &ReportOptions) -> Vec<Message> {
     let mut out = Vec::with_capacity(session.commands.len() * 2 + 2);
     if let Some(greeting) = &session.greeting {
+        // The model keeps the greeting's text only: 220 is assumed (a 120 greeting is
+        // followed by a 220, which replaces it).
+        let code = greeting
+            .get(..3)
+            .and_then(|c| c.parse::<u16>().ok())
+            .filter(|c| (100..600).contains(c))
+            .unwrap_or(220);
         out.push(Message {
             frame: session.greeting_frame,
-            ts: Some(session.first_ts),
+            // Not recorded by the model (the session's first_ts is its first segment).
+            ts: None,
             from_client: false,
-            text: greeting.clone(),
-            meaning: ferry_proto_meaning(greeting),
-            code: greeting.get(..3).and_then(|c| c.parse().ok()),
+            text: reply_text(code, greeting),
+            meaning: ferry_proto::reply::meaning_of(code)
+                .unwrap_or("")
+                .to_string(),
+            code: Some(code),
         });
     }
     for cmd in &session.commands {
-        let mut text = command_line(opts, &cmd.command, cmd.arg.as_deref());
-        if let Some(err) = &cmd.parse_error {
-            text.push_str(&format!("  [not understood: {err}]"));
-        }
-        out.push(Message {
-            frame: Some(cmd.frame),
-            ts: Some(cmd.ts),
-            from_client: true,
-            text,
-            meaning: cmd.meaning.to_string(),
-            code: None,
-        });
-        for (code, msg) in &cmd.preliminary {
-            out.push(Message {
-                frame: None,
-                ts: None,
-                from_client: false,
-                text: reply_text(*code, msg),
-                meaning: ferry_proto::reply::meaning_of(*code)
-                    .unwrap_or("")
-                    .to_string(),
-                code: Some(*code),
-            });
-        }
-        if let Some(code) = cmd.reply_code {
-            out.push(Message {
-                frame: cmd.reply_frame,
-                ts: cmd.reply_ts,
-                from_client: false,
-                text: reply_text(code, cmd.reply_msg.as_deref().unwrap_or("")),
-                meaning: cmd.reply_meaning.unwrap_or("").to_string(),
-                code: Some(code),
-            });
-        }
+        out.extend(command_messages(cmd, opts));
     }
     for (frame, code, msg) in &session.unsolicited_replies {
         out.push(Message {
@@ -245,6 +231,47 @@ pub fn session_messages(session: &Session, opts: &ReportOptions) -> Vec<Message>
     keyed.into_iter().map(|(_, _, m)| m).collect()
 }
 
+/// The messages of one command: the command, its preliminary replies (no frame recorded)
+/// and its final reply.
+pub fn command_messages(cmd: &CommandRecord, opts: &ReportOptions) -> Vec<Message> {
+    let mut out = Vec::with_capacity(2 + cmd.preliminary.len());
+    let mut text = command_line(opts, &cmd.command, cmd.arg.as_deref());
+    if let Some(err) = &cmd.parse_error {
+        text.push_str(&format!("  [not understood: {err}]"));
+    }
+    out.push(Message {
+        frame: Some(cmd.frame),
+        ts: Some(cmd.ts),
+        from_client: true,
+        text,
+        meaning: cmd.meaning.to_string(),
+        code: None,
+    });
+    for (code, msg) in &cmd.preliminary {
+        out.push(Message {
+            frame: None,
+            ts: None,
+            from_client: false,
+            text: reply_text(*code, msg),
+            meaning: ferry_proto::reply::meaning_of(*code)
+                .unwrap_or("")
+                .to_string(),
+            code: Some(*code),
+        });
+    }
+    if let Some(code) = cmd.reply_code {
+        out.push(Message {
+            frame: cmd.reply_frame,
+            ts: cmd.reply_ts,
+            from_client: false,
+            text: reply_text(code, cmd.reply_msg.as_deref().unwrap_or("")),
+            meaning: cmd.reply_meaning.unwrap_or("").to_string(),
+            code: Some(code),
+        });
+    }
+    out
+}
+
 /// `"226 Transfer complete"`: the code, then the text unless the text already starts with it.
 fn reply_text(code: u16, msg: &str) -> String {
     let code_s = code.to_string();
@@ -255,16 +282,6 @@ fn reply_text(code: u16, msg: &str) -> String {
     } else {
         format!("{code_s} {msg}")
     }
-}
-
-/// The meaning of the reply code a greeting starts with.
-fn ferry_proto_meaning(greeting: &str) -> String {
-    greeting
-        .get(..3)
-        .and_then(|c| c.parse::<u16>().ok())
-        .and_then(ferry_proto::reply::meaning_of)
-        .unwrap_or("")
-        .to_string()
 }
 
 #[cfg(test)]

@@ -11,7 +11,11 @@
 use std::io::{self, Write};
 
 use crate::model::{Analysis, CommandRecord, Finding, Session, Severity, Transfer};
-use crate::report::{printable, session_messages, short_hash, Message, ReportOptions};
+use std::net::SocketAddr;
+
+use crate::report::{
+    command_messages, printable, session_messages, short_hash, Message, ReportOptions,
+};
 use crate::Timestamp;
 
 /// The widest the message column is padded to (longer messages push the meaning right).
@@ -59,11 +63,11 @@ pub struct Widths {
 impl Widths {
     /// Widths for a session: its two addresses, and its longest message up to
     /// [`MESSAGE_WIDTH`].
-    pub fn for_session(session: &Session, messages: &[Message]) -> Widths {
-        let route = route(session, true)
+    pub fn for_session(ends: Ends, messages: &[Message]) -> Widths {
+        let route = route(ends, true)
             .chars()
             .count()
-            .max(route(session, false).chars().count());
+            .max(route(ends, false).chars().count());
         let message = messages
             .iter()
             .map(|m| {
@@ -79,11 +83,29 @@ impl Widths {
 }
 
 /// `client → server` or `server → client`.
-fn route(session: &Session, from_client: bool) -> String {
+fn route(ends: Ends, from_client: bool) -> String {
     if from_client {
-        format!("{} → {}", session.client, session.server)
+        format!("{} → {}", ends.client, ends.server)
     } else {
-        format!("{} → {}", session.server, session.client)
+        format!("{} → {}", ends.server, ends.client)
+    }
+}
+
+/// The two ends of a control connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ends {
+    /// The control client.
+    pub client: SocketAddr,
+    /// The control server.
+    pub server: SocketAddr,
+}
+
+impl From<&Session> for Ends {
+    fn from(s: &Session) -> Ends {
+        Ends {
+            client: s.client,
+            server: s.server,
+        }
     }
 }
 
@@ -134,7 +156,7 @@ pub fn message_title(widths: Widths, opts: &ReportOptions) -> String {
 
 /// The rows of one message (more than one for a multi-line reply).
 pub fn message_rows(
-    session: &Session,
+    ends: Ends,
     message: &Message,
     first_ts: Option<Timestamp>,
     widths: Widths,
@@ -156,7 +178,7 @@ pub fn message_rows(
     let first = printable(lines.next().unwrap_or("").trim_end_matches('\r')).into_owned();
     let mut rows = vec![format!(
         "{no:>6}  {time:>11}  {}  {}  {}",
-        pad(&route(session, message.from_client), widths.route),
+        pad(&route(ends, message.from_client), widths.route),
         paint(opts, style, &pad(&first, widths.message)),
         printable(&message.meaning)
     )];
@@ -177,23 +199,18 @@ pub fn message_rows(
 
 /// The rows of one command and its replies, for live output (`ferry capture`).
 pub fn command_rows(
-    session: &Session,
+    ends: Ends,
     record: &CommandRecord,
     first_ts: Option<Timestamp>,
     opts: &ReportOptions,
 ) -> Vec<String> {
-    let mut one = session.clone();
-    one.greeting = None;
-    one.unsolicited_replies.clear();
-    one.commands = vec![record.clone()];
-    let messages = session_messages(&one, opts);
     let widths = Widths {
-        route: Widths::for_session(session, &[]).route,
-        message: MESSAGE_WIDTH.min(40),
+        route: Widths::for_session(ends, &[]).route,
+        message: 40,
     };
-    messages
+    command_messages(record, opts)
         .iter()
-        .flat_map(|m| message_rows(session, m, first_ts, widths, opts))
+        .flat_map(|m| message_rows(ends, m, first_ts, widths, opts))
         .collect()
 }
 
@@ -247,8 +264,9 @@ pub fn finding_title(opts: &ReportOptions) -> String {
     )
 }
 
-/// One row of the findings table.
-pub fn finding_row(analysis: &Analysis, f: &Finding, opts: &ReportOptions) -> String {
+/// One row of the findings table, `detail` being the finding's detail as it may be shown
+/// ([`ReportOptions::detail`]).
+pub fn finding_row(f: &Finding, detail: &str, opts: &ReportOptions) -> String {
     let sev = pad(f.severity.as_str(), 8);
     let sev = match f.severity {
         Severity::High => paint(opts, ansi::RED, &sev),
@@ -262,7 +280,7 @@ pub fn finding_row(analysis: &Analysis, f: &Finding, opts: &ReportOptions) -> St
             .map(|s| s.to_string())
             .unwrap_or_else(|| "-".into()),
         f.frame.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
-        printable(&opts.detail(analysis, f.session, &f.detail))
+        printable(detail)
     )
 }
 
@@ -288,10 +306,10 @@ pub fn write_table<W: Write>(
         writeln!(out)?;
         writeln!(out, "{}", session_header(s, opts))?;
         let messages = session_messages(s, opts);
-        let widths = Widths::for_session(s, &messages);
+        let widths = Widths::for_session(Ends::from(s), &messages);
         writeln!(out, "{}", message_title(widths, opts))?;
         for m in &messages {
-            for row in message_rows(s, m, cap.first_ts, widths, opts) {
+            for row in message_rows(Ends::from(s), m, cap.first_ts, widths, opts) {
                 writeln!(out, "{row}")?;
             }
         }
@@ -330,7 +348,8 @@ pub fn write_table<W: Write>(
     if !analysis.findings.is_empty() {
         writeln!(out, "{}", finding_title(opts))?;
         for f in &analysis.findings {
-            writeln!(out, "{}", finding_row(analysis, f, opts))?;
+            let detail = opts.detail(analysis, f.session, &f.detail);
+            writeln!(out, "{}", finding_row(f, &detail, opts))?;
         }
     }
     if let Some(err) = &cap.error {

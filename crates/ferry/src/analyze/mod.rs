@@ -185,12 +185,9 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
     }
     match error {
         None => Ok(()),
-        Some(AnalyzeError::Capture(e)) => Err(CaptureDamaged(format!(
-            "{}: {e} after {} frame(s)",
-            args.capture.display(),
-            analysis.capture.frames
-        ))
-        .into()),
+        Some(AnalyzeError::Capture(e)) => {
+            Err(CaptureDamaged(format!("{}: {e}", args.capture.display())).into())
+        }
         Some(e) => Err(anyhow::Error::new(e)),
     }
 }

@@ -767,7 +767,10 @@ impl Analyzer {
                 break;
             }
             match ev {
-                LineEvent::Line(line) if ctl.protected_open.is_some() || !ctl.rp.in_progress() && protected_code(&line).is_some() => {
+                LineEvent::Line(line)
+                    if ctl.protected_open.is_some()
+                        || !ctl.rp.in_progress() && protected_code(&line).is_some() =>
+                {
                     let (code, sep) = protected_code(&line).unwrap_or((0, b'-'));
                     match ctl.protected_open {
                         Some(open) if open == code && sep == b' ' => {
@@ -868,8 +871,27 @@ impl Analyzer {
             return;
         }
         let Some(ci) = front else {
+            // A passive-mode reply whose command is not in the capture (a capture that starts
+            // mid-session): the data connection it announces can still be matched.
+            let implied = match code {
+                227 => parse_pasv_reply(&text)
+                    .ok()
+                    .map(|a| (DataSetup::Pasv, SocketAddr::V4(a))),
+                229 => parse_epsv_reply(&text)
+                    .ok()
+                    .map(|p| (DataSetup::Epsv, SocketAddr::new(ctl.s.server.ip(), p))),
+                _ => None,
+            };
             if ctl.s.unsolicited_replies.len() < MAX_UNSOLICITED {
                 ctl.s.unsolicited_replies.push((at.frame, code, text));
+            }
+            if let Some((kind, addr)) = implied {
+                let mut st = new_setup(kind, Some(addr));
+                st.state = SetupState::Accepted;
+                st.setup_frame = at.frame;
+                ctl.setups.push(st);
+                let k = ctl.setups.len() - 1;
+                self.register_expect(si, k);
             }
             return;
         };
@@ -1496,6 +1518,9 @@ fn new_setup(kind: DataSetup, addr: Option<SocketAddr>) -> Setup {
 fn decode_all(dec: &mut LineDecoder, resync: &mut bool, mut data: &[u8]) -> Vec<LineEvent> {
     let mut out = Vec::new();
     while !data.is_empty() {
+        if *resync && dec.pending() == 0 && plausible_line_start(data) {
+            *resync = false;
+        }
         if *resync {
             match data.iter().position(|&b| b == b'\n') {
                 Some(i) => {
@@ -1514,6 +1539,21 @@ fn decode_all(dec: &mut LineDecoder, resync: &mut bool, mut data: &[u8]) -> Vec<
         }
     }
     out
+}
+
+/// Does `data` look like the start of a control line (after a gap or at the start of a
+/// capture that begins mid-session)? A reply (`ddd ` / `ddd-`) or a command (3-4 ASCII
+/// letters followed by a space or the line end).
+fn plausible_line_start(data: &[u8]) -> bool {
+    let head = &data[..data.len().min(5)];
+    let reply = head.len() >= 4
+        && head.iter().take(3).all(u8::is_ascii_digit)
+        && matches!(head.get(3), Some(b' ' | b'-'));
+    let letters = head.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    let command = (3..=4).contains(&letters)
+        && matches!(head.get(letters), Some(b' ' | b'\r' | b'\n'))
+        && head.iter().take(letters).all(u8::is_ascii_uppercase);
+    reply || command
 }
 
 /// Compares addresses, treating IPv4-mapped IPv6 as IPv4.

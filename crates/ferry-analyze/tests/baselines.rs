@@ -1,6 +1,7 @@
 //! The analyzer against the baselines of other tools (see `tests/data/BASELINES.md` for every
 //! deviation and why): Zeek's ftp.log / files / notices / analyzer violations, tshark's
 //! control lines and stream hashes, suricata-verify's FTP checks, nDPI and Arkime results.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! `FERRY_DUMP=path cargo test -p ferry-analyze --test ftp_dump -- --ignored --nocapture`
 //! prints the analysis of a capture (a debugging aid, ignored by default).
+#![allow(clippy::unwrap_used)]
 
 use ferry_analyze::{analyze_reader, AnalyzeOptions};
 
@@ -10,7 +11,10 @@ fn dump() {
         return;
     };
     let mut opts = AnalyzeOptions::default();
-    if let Some(dir) = std::env::var("FERRY_EXTRACT").ok().filter(|d| !d.is_empty()) {
+    if let Some(dir) = std::env::var("FERRY_EXTRACT")
+        .ok()
+        .filter(|d| !d.is_empty())
+    {
         opts.extract_dir = Some(dir.into());
     }
     let file = std::fs::File::open(&path).unwrap();

@@ -30,9 +30,11 @@
 //! `TlsState::Negotiated`. A 4yz/5yz answer makes it `Declined`.
 //!
 //! State tracked per session: user, password, login outcome (230/232 success, 530 failure;
-//! the last outcome wins), cwd (`/` at the start, like Zeek; `CWD`/`CDUP` with a 2yz reply
-//! resolve it, `PWD`'s 257 sets it authoritatively), `TYPE` (A by default), `REST` (350
-//! reply; used by the next transfer), `PROT P`, and the last `SIZE` answer.
+//! the last outcome wins), cwd (`/` at the start, like Zeek, also for a capture that starts
+//! mid-session; `CWD`/`CDUP` with a 2yz reply resolve it, `PWD`'s 257 sets it
+//! authoritatively), `TYPE` (A by default) and `REST` (used by the next transfer command;
+//! both take effect when sent, so that pipelined transfers see them, and are undone by a
+//! 4yz/5yz reply), `PROT P`, and the last `SIZE` answer.
 //!
 //! # Data connections
 //! `PASV` (227 reply address), `EPSV` (229 port + the control server's address), `PORT` and
@@ -140,6 +142,8 @@ struct CmdState {
     setup: Option<usize>,
     /// Finding to emit when the final reply comes: kind, severity, detail prefix.
     pending_finding: Option<(FindingKind, Severity, String)>,
+    /// TYPE before this TYPE command (restored if it is refused).
+    undo_type: Option<char>,
 }
 
 /// A control session being analysed.
@@ -662,6 +666,13 @@ impl Analyzer {
                 ctl.auth_pending = true;
                 ctl.auth_sent = true;
             }
+            // TYPE and REST take effect when sent, so that a pipelined transfer command
+            // (sent before their replies) uses them; a refusal undoes them.
+            Some(Command::Type(t)) => {
+                st.undo_type = Some(ctl.type_);
+                ctl.type_ = type_char(*t);
+            }
+            Some(Command::Rest(n)) => ctl.rest = Some(*n),
             Some(Command::Port(a)) => {
                 let addr = SocketAddr::V4(*a);
                 st.setup = Some(ctl.setups.len());
@@ -925,14 +936,11 @@ impl Analyzer {
         let parsed = ctl.cmds.get(ci).and_then(|c| c.parsed.clone());
         let cmd_setup = ctl.cmds.get(ci).and_then(|c| c.setup);
         let pending_finding = ctl.cmds.get_mut(ci).and_then(|c| c.pending_finding.take());
+        let undo_type = ctl.cmds.get(ci).and_then(|c| c.undo_type);
         let mut login_result: Option<bool> = None;
         let mut register = None;
         match &parsed {
-            Some(Command::User(_)) => {
-                if code == 230 || code == 232 {
-                    login_result = Some(true);
-                }
-            }
+            Some(Command::User(_)) if code == 230 || code == 232 => login_result = Some(true),
             Some(Command::Pass(_)) | Some(Command::Acct(_)) => {
                 if code == 230 || code == 232 || code == 202 {
                     login_result = Some(true);
@@ -947,8 +955,12 @@ impl Analyzer {
                     ctl.cwd = p;
                 }
             }
-            Some(Command::Type(t)) if ok => ctl.type_ = type_char(*t),
-            Some(Command::Rest(n)) if code == 350 => ctl.rest = Some(*n),
+            Some(Command::Type(_)) if !ok => {
+                if let Some(prev) = undo_type {
+                    ctl.type_ = prev;
+                }
+            }
+            Some(Command::Rest(_)) if code >= 400 => ctl.rest = None,
             Some(Command::Prot(c)) if ok => ctl.prot_p = *c == 'P',
             Some(Command::Rein) if ok => {
                 ctl.s.login = LoginState::None;
@@ -1795,11 +1807,10 @@ impl StreamSink for Analyzer {
                     }
                 }
             }
-            Some(Role::Probe(p)) => {
-                if keep && p.packets.len() < PROBE_PACKETS_MAX {
-                    p.packets.push(packet_record(segment, frame, ts, None, cap));
-                }
+            Some(Role::Probe(p)) if keep && p.packets.len() < PROBE_PACKETS_MAX => {
+                p.packets.push(packet_record(segment, frame, ts, None, cap));
             }
+            Some(Role::Probe(_)) => {}
             None => {}
         }
     }

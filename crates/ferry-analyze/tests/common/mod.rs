@@ -1,5 +1,5 @@
 //! Shared helpers of the analyzer tests: run an analysis, read baseline files.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -7,11 +7,31 @@
 //! packet.rs      Frame bytes → TcpSegment { src, dst, seq, ack, flags, payload, .. }
 //! reassembly.rs  TcpSegments → per-flow, per-direction ordered bytes and explicit gaps,
 //!                delivered to a StreamSink; `run` drives capture → packet → reassembly
-//! ftp/           (next) FTP sessions, data-channel linking, extraction, findings — a StreamSink
+//! ftp/           FTP sessions, data-channel linking, extraction, findings — a StreamSink
+//! model.rs       the analysis model (Analysis, Session, CommandRecord, Transfer, Finding, …)
+//! analyze.rs     entry points: analyze_file, analyze_reader (partial results), LiveAnalyzer
+//! report/        renderers of the model (table, hex, JSON lines, HTML)
 //! ```
 //!
-//! The FTP layer implements [`reassembly::StreamSink`] and calls [`reassembly::run`]; it
-//! never touches capture formats, link layers or TCP sequence numbers.
+//! The FTP layer ([`ftp`]) implements [`reassembly::StreamSink`] and is driven by a
+//! [`reassembly::Reassembler`]; it never touches capture formats, link layers or TCP
+//! sequence numbers. It reuses `ferry_proto`'s line decoder, command parser, reply parser,
+//! address codecs and reply meanings: one parser for server, client and analyzer.
+//!
+//! Analysing a capture:
+//!
+//! ```no_run
+//! use ferry_analyze::{analyze_file, AnalyzeOptions};
+//!
+//! let opts = AnalyzeOptions { extract_dir: Some("out".into()), ..AnalyzeOptions::default() };
+//! let analysis = analyze_file(std::path::Path::new("ftp.pcap"), &opts)?;
+//! for s in &analysis.sessions {
+//!     for t in &s.transfers {
+//!         println!("{} {:?} {} bytes sha256 {:?}", t.command, t.path, t.bytes, t.sha256);
+//!     }
+//! }
+//! # Ok::<(), ferry_analyze::AnalyzeError>(())
+//! ```
 //!
 //! A sink that counts the bytes of each direction:
 //!

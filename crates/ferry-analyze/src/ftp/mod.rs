@@ -59,7 +59,8 @@
 //!
 //! # Findings
 //! See [`FindingKind`]. Brute force: at least [`AnalyzeOptions::brute_force_threshold`]
-//! (default 5) `PASS` (or `ACCT`) commands answered with 530 from one client address, over
+//! (default 5) failed logins — `USER`, `PASS` or `ACCT` answered with 530 — from one client
+//! address, over
 //! any number of sessions of the capture (Zeek's policy script uses 20 within 15 minutes;
 //! Ferry looks at a capture, usually a short one, so it counts over the whole capture and
 //! uses a lower default). Overlong commands: a line over
@@ -941,6 +942,7 @@ impl Analyzer {
         let mut register = None;
         match &parsed {
             Some(Command::User(_)) if code == 230 || code == 232 => login_result = Some(true),
+            Some(Command::User(_)) if code == 530 => login_result = Some(false),
             Some(Command::Pass(_)) | Some(Command::Acct(_)) => {
                 if code == 230 || code == 232 || code == 202 {
                     login_result = Some(true);

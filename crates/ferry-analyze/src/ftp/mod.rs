@@ -1086,7 +1086,8 @@ impl Analyzer {
         }
         b.count += 1;
         if b.users.len() < MAX_BRUTE_USERS {
-            b.users.insert(user.to_string());
+            b.users
+                .insert(if user.is_empty() { "?" } else { user }.to_string());
         }
         b.sessions.insert(session);
         b.success_after = None;

@@ -34,8 +34,10 @@ use super::ColorWhen;
 
 /// Host pairs followed before the filter becomes plain `tcp`.
 pub const MAX_FOLLOWED_PAIRS: usize = 64;
-/// libpcap read timeout: how often the loop checks the stop conditions.
+/// libpcap read timeout (buffered delivery when immediate mode is unavailable).
 const READ_TIMEOUT_MS: i32 = 100;
+/// Sleep when no packet is waiting: how often an idle loop checks the stop conditions.
+const IDLE_SLEEP: Duration = Duration::from_millis(5);
 
 /// Flags of `ferry capture`.
 #[derive(Debug, Args)]
@@ -213,6 +215,9 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
                 .buffer_size(32 * 1024 * 1024)
                 .open()
         })
+        // Non-blocking: with immediate mode, Linux libpcap ignores the read timeout and a
+        // quiet interface would block the loop (and --duration, and SIGINT) forever.
+        .and_then(|c| c.setnonblock())
         .with_context(|| {
             format!(
                 "cannot capture on {} (capturing needs root or CAP_NET_RAW)",
@@ -301,7 +306,10 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
                     _ => None,
                 }
             }
-            Err(pcap::Error::TimeoutExpired) => None,
+            Err(pcap::Error::TimeoutExpired) => {
+                std::thread::sleep(IDLE_SLEEP);
+                None
+            }
             Err(e) => return Err(anyhow::Error::new(e).context("capture failed")),
         };
         if let Some(pair) = new_pair {

@@ -2,6 +2,7 @@
 //! issue requires is present with the right JSON type and enum spelling. The HTML and table
 //! renderers run over the same captures (they must not panic, and the HTML has one ladder
 //! per session).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

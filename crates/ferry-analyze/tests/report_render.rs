@@ -1,6 +1,7 @@
 //! The report renderers on a hand-built `Analysis`: exact hex dump layout, escaping of
 //! hostile capture text in HTML, JSON and the table, password masking, the ladder's arrow
 //! cap, and the JSON line types and enum spellings.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 

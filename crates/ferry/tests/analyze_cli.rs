@@ -1,6 +1,7 @@
 //! `ferry analyze` on test captures in every output format, and its errors: damaged
 //! captures (exit 3 after the partial results), a missing file (1), `--tui` without a
 //! terminal (2).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! The HTML report opened in headless Chromium (Debian package `chromium`; the test fails,
 //! naming the package, when it is missing): the DOM after rendering holds the SVG ladder
 //! with its arrows, the SVG has a real laid-out size, and a screenshot is written.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -5,6 +5,7 @@
 //!
 //! Capturing needs root or CAP_NET_RAW (CI runs as root); without it the test fails and
 //! says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

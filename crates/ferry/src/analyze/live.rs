@@ -287,6 +287,8 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
         let new_pair = match cap.next_packet() {
             Ok(packet) => {
                 packets += 1;
+                // time_t is i32 on some targets.
+                #[allow(clippy::useless_conversion)]
                 let secs = i64::from(packet.header.ts.tv_sec);
                 let micros = u64::try_from(packet.header.ts.tv_usec).unwrap_or(0);
                 let ts = Timestamp::new(secs, micros.saturating_mul(1000));

@@ -2,17 +2,24 @@
 //! live capture through libpcap, fed to [`ferry_analyze::LiveAnalyzer`], printing table rows
 //! as sessions progress and, at the end, the transfers and findings.
 //!
-//! The BPF filter: it starts as `tcp and (port P1 or port P2 ...)` (the control ports).
-//! To follow data connections (whose ports are only known from PASV/PORT replies), every
-//! new pair of hosts seen on a control port widens it to
-//! `tcp and (port P1 ... or (host A and host B) ...)`: all TCP between the two ends of a
-//! control connection is captured from then on (on loopback, `host 127.0.0.1`). Past 64
-//! host pairs the filter becomes plain `tcp`. `--no-follow` keeps the control-port filter
-//! (data connections are then not captured). A data connection from a third host (PASV
-//! theft, FXP) is only captured past the pair cap or with `--all-tcp` (filter `tcp`).
+//! Filtering, in two stages:
+//! - in the kernel, the BPF filter `tcp` (with `--no-follow`: `tcp and (port P1 or port
+//!   P2 ...)`, the control ports only);
+//! - in `ferry capture` ([`Follower`]), packet by packet in capture order: a packet is kept
+//!   (written to `-w` and analysed) when one of its ports is a control port, or when its
+//!   two hosts are the two ends of a control connection seen before (any TCP between them:
+//!   that is where PASV/EPSV/PORT/EPRT data connections go). Past [`MAX_FOLLOWED_PAIRS`]
+//!   host pairs every TCP packet is kept; `--all-tcp` keeps every TCP packet from the
+//!   start (data connections from a third host: PASV theft, FXP).
 //!
-//! Capturing needs root or CAP_NET_RAW. The capture stops after `--count` packets, after
-//! `--duration` seconds, or on SIGINT/SIGTERM; then the summary is printed.
+//! Why not widen the kernel filter as control connections appear: installing a new filter
+//! on a live Linux socket loses packets in flight, and the widening always races the data
+//! connection (on loopback a client opens it well under a millisecond after connecting).
+//! Deciding in user space, in capture order, has no race: the control connection's first
+//! packet is always seen before its data connections' first packets.
+//!
+//! Capturing needs root or CAP_NET_RAW. Reads block in immediate mode; a watchdog thread
+//! breaks them on SIGINT/SIGTERM or at `--duration`. `--count` counts kept packets.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
@@ -32,12 +39,12 @@ use ferry_analyze::{LinkType, LiveAnalyzer, LiveEvent, Timestamp};
 use super::pcapng::PcapngWriter;
 use super::ColorWhen;
 
-/// Host pairs followed before the filter becomes plain `tcp`.
-pub const MAX_FOLLOWED_PAIRS: usize = 64;
+/// Host pairs followed before every TCP packet is kept.
+pub const MAX_FOLLOWED_PAIRS: usize = 4096;
 /// libpcap read timeout (buffered delivery when immediate mode is unavailable).
 const READ_TIMEOUT_MS: i32 = 100;
-/// Sleep when no packet is waiting: how often an idle loop checks the stop conditions.
-const IDLE_SLEEP: Duration = Duration::from_millis(5);
+/// How often the watchdog checks the stop conditions (signal, --duration).
+const WATCHDOG_TICK: Duration = Duration::from_millis(20);
 
 /// Flags of `ferry capture`.
 #[derive(Debug, Args)]
@@ -51,16 +58,17 @@ pub struct CaptureArgs {
     /// Also write the captured packets to FILE (pcapng)
     #[arg(short = 'w', long = "write", value_name = "FILE.pcapng")]
     pub write: Option<PathBuf>,
-    /// Stop after N packets
+    /// Stop after N kept packets
     #[arg(short = 'c', long, value_name = "N")]
     pub count: Option<u64>,
     /// Stop after SECS seconds
     #[arg(short = 'd', long, value_name = "SECS")]
     pub duration: Option<f64>,
-    /// Capture only the control ports (do not widen the filter to follow data connections)
+    /// Keep only the control ports (kernel filter; data connections are not captured)
     #[arg(long, conflicts_with = "all_tcp")]
     pub no_follow: bool,
-    /// Capture all TCP on the interface (data connections from any host)
+    /// Keep every TCP packet (data connections from any host), not only the control ports
+    /// and the TCP between the ends of each control connection
     #[arg(long)]
     pub all_tcp: bool,
     /// Bytes kept of each packet
@@ -74,23 +82,55 @@ pub struct CaptureArgs {
     pub color: ColorWhen,
 }
 
-/// The BPF filter for these control ports and followed host pairs (`None` pairs: all TCP).
-pub fn bpf_filter(ports: &[u16], pairs: Option<&BTreeSet<(IpAddr, IpAddr)>>) -> String {
-    let Some(pairs) = pairs else {
+/// The kernel BPF filter: `tcp`, or only the control ports with `no_follow`.
+pub fn bpf_filter(ports: &[u16], no_follow: bool) -> String {
+    if !no_follow || ports.is_empty() {
         return "tcp".to_string();
-    };
-    let mut terms: Vec<String> = ports.iter().map(|p| format!("port {p}")).collect();
-    for (a, b) in pairs {
-        if a == b {
-            terms.push(format!("host {a}"));
-        } else {
-            terms.push(format!("(host {a} and host {b})"));
+    }
+    let terms: Vec<String> = ports.iter().map(|p| format!("port {p}")).collect();
+    format!("tcp and ({})", terms.join(" or "))
+}
+
+/// Decides, packet by packet in capture order, which packets belong to FTP: those on a
+/// control port, and any TCP between the two hosts of a control connection seen before.
+#[derive(Debug)]
+pub struct Follower {
+    ports: Vec<u16>,
+    /// Followed host pairs (lower address first); `None`: keep every TCP packet.
+    pairs: Option<BTreeSet<(IpAddr, IpAddr)>>,
+}
+
+impl Follower {
+    /// A follower for these control ports (`all_tcp`: keep everything).
+    pub fn new(ports: &[u16], all_tcp: bool) -> Follower {
+        Follower {
+            ports: ports.to_vec(),
+            pairs: if all_tcp { None } else { Some(BTreeSet::new()) },
         }
     }
-    if terms.is_empty() {
-        "tcp".to_string()
-    } else {
-        format!("tcp and ({})", terms.join(" or "))
+
+    /// Whether to keep this frame (and follow its hosts when it is on a control port).
+    pub fn keep(&mut self, link: LinkType, data: &[u8]) -> bool {
+        let Some(pairs) = self.pairs.as_mut() else {
+            return true;
+        };
+        let Ok(seg) = ferry_analyze::decode_tcp(link, data) else {
+            return false;
+        };
+        let (a, b) = (seg.src.ip(), seg.dst.ip());
+        let pair = if a <= b { (a, b) } else { (b, a) };
+        if self.ports.contains(&seg.src.port()) || self.ports.contains(&seg.dst.port()) {
+            if pairs.insert(pair) && pairs.len() > MAX_FOLLOWED_PAIRS {
+                self.pairs = None;
+            }
+            return true;
+        }
+        pairs.contains(&pair)
+    }
+
+    /// Host pairs followed so far (`None`: all TCP is kept).
+    pub fn followed(&self) -> Option<usize> {
+        self.pairs.as_ref().map(BTreeSet::len)
     }
 }
 
@@ -124,6 +164,24 @@ fn stop_on_signal() -> Arc<AtomicBool> {
         tracing::warn!("cannot watch for SIGINT/SIGTERM; stop with --count or --duration");
     }
     stop
+}
+
+/// Breaks the capture's blocking read when `stop` is set (by a signal) or at `deadline`;
+/// ends when `stop` is set.
+fn watchdog(handle: pcap::BreakLoop, stop: Arc<AtomicBool>, deadline: Option<Instant>) {
+    let spawned = std::thread::Builder::new()
+        .name("ferry-capture-watchdog".into())
+        .spawn(move || loop {
+            if stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
+                stop.store(true, Ordering::SeqCst);
+                handle.breakloop();
+                return;
+            }
+            std::thread::sleep(WATCHDOG_TICK);
+        });
+    if spawned.is_err() {
+        tracing::warn!("cannot start the capture watchdog; --duration and signals stop the capture only when a packet arrives");
+    }
 }
 
 /// Prints live events as table rows.
@@ -212,35 +270,33 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
                 .snaplen(snaplen)
                 .timeout(READ_TIMEOUT_MS)
                 .immediate_mode(true)
-                .buffer_size(32 * 1024 * 1024)
+                .buffer_size(64 * 1024 * 1024)
                 .open()
         })
-        // Non-blocking: with immediate mode, Linux libpcap ignores the read timeout and a
-        // quiet interface would block the loop (and --duration, and SIGINT) forever.
-        .and_then(|c| c.setnonblock())
         .with_context(|| {
             format!(
                 "cannot capture on {} (capturing needs root or CAP_NET_RAW)",
                 args.interface
             )
         })?;
-    let mut pairs: Option<BTreeSet<(IpAddr, IpAddr)>> = if args.all_tcp {
-        None
-    } else {
-        Some(BTreeSet::new())
-    };
-    let filter = bpf_filter(&args.port, pairs.as_ref());
+    let filter = bpf_filter(&args.port, args.no_follow);
     cap.filter(&filter, true)
         .with_context(|| format!("cannot set the capture filter `{filter}`"))?;
     let link_raw = cap.get_datalink().0;
     let link = LinkType(u32::try_from(link_raw).unwrap_or(u32::MAX));
+    let mut follower = Follower::new(&args.port, args.all_tcp || args.no_follow);
     eprintln!(
-        "ferry capture: listening on {} (link type {link_raw}), filter `{filter}`{}",
+        "ferry capture: listening on {} (link type {link_raw}), kernel filter `{filter}`, {}",
         args.interface,
-        if args.no_follow || args.all_tcp {
-            ""
+        if args.all_tcp {
+            "keeping every TCP packet".to_string()
+        } else if args.no_follow {
+            "control ports only".to_string()
         } else {
-            " (widened to follow data connections)"
+            format!(
+                "keeping ports {:?} and all TCP between the ends of each control connection",
+                args.port
+            )
         }
     );
 
@@ -274,7 +330,12 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
     let deadline = args
         .duration
         .map(|d| started + Duration::from_secs_f64(d.min(1e9)));
+    // Reads block (immediate mode: each packet is handled at once, which keeps the window
+    // before a widened filter takes effect short); a watchdog thread breaks the blocking
+    // read on SIGINT/SIGTERM or at the deadline.
+    watchdog(cap.breakloop_handle(), Arc::clone(&stop), deadline);
     let mut packets = 0u64;
+    let mut seen = 0u64;
     let stdout = io::stdout();
     let mut out = stdout.lock();
     loop {
@@ -284,8 +345,12 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
         {
             break;
         }
-        let new_pair = match cap.next_packet() {
+        match cap.next_packet() {
             Ok(packet) => {
+                seen += 1;
+                if !follower.keep(link, packet.data) {
+                    continue;
+                }
                 packets += 1;
                 // time_t is i32 on some targets.
                 #[allow(clippy::useless_conversion)]
@@ -302,34 +367,20 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
                         .context("cannot write the capture file")?;
                 }
                 analyzer.push_frame(link, ts, packet.data);
-                match (&pairs, args.no_follow) {
-                    (Some(set), false) => control_pair(link, packet.data, &args.port)
-                        .filter(|pair| !set.contains(pair)),
-                    _ => None,
-                }
             }
-            Err(pcap::Error::TimeoutExpired) => {
-                std::thread::sleep(IDLE_SLEEP);
-                None
+            Err(pcap::Error::TimeoutExpired) => continue,
+            // pcap_breakloop (from the watchdog).
+            Err(pcap::Error::NoMorePackets) => break,
+            Err(e) => {
+                stop.store(true, Ordering::SeqCst);
+                return Err(anyhow::Error::new(e).context("capture failed"));
             }
-            Err(e) => return Err(anyhow::Error::new(e).context("capture failed")),
-        };
-        if let Some(pair) = new_pair {
-            if let Some(set) = pairs.as_mut() {
-                set.insert(pair);
-                if set.len() > MAX_FOLLOWED_PAIRS {
-                    pairs = None;
-                }
-            }
-            let filter = bpf_filter(&args.port, pairs.as_ref());
-            cap.filter(&filter, true)
-                .with_context(|| format!("cannot set the capture filter `{filter}`"))?;
-            eprintln!("ferry capture: filter now `{filter}`");
         }
         for event in analyzer.drain_events() {
             ignore_broken_pipe(printer.print(&mut out, event))?;
         }
     }
+    stop.store(true, Ordering::SeqCst);
     if let Some(w) = writer.as_mut() {
         w.flush().context("cannot write the capture file")?;
     }
@@ -361,18 +412,20 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
         out.flush()
     })();
     ignore_broken_pipe(summary)?;
-    match stats {
-        Some(s) => eprintln!(
-            "ferry capture: {packets} packet(s) captured, {} received by the filter, {} dropped by the kernel, {} session(s)",
-            s.received,
-            s.dropped,
-            analysis.sessions.len()
-        ),
-        None => eprintln!(
-            "ferry capture: {packets} packet(s) captured, {} session(s)",
-            analysis.sessions.len()
-        ),
-    }
+    let followed = match follower.followed() {
+        Some(n) => format!("{n} host pair(s) followed"),
+        None => "all TCP kept".to_string(),
+    };
+    let kernel = stats.map_or(String::new(), |s| {
+        format!(
+            ", {} received by the kernel filter, {} dropped by the kernel",
+            s.received, s.dropped
+        )
+    });
+    eprintln!(
+        "ferry capture: {packets} packet(s) kept of {seen} read{kernel}; {followed}; {} session(s)",
+        analysis.sessions.len()
+    );
     Ok(())
 }
 
@@ -384,33 +437,54 @@ fn ignore_broken_pipe(result: io::Result<()>) -> anyhow::Result<()> {
     }
 }
 
-/// The (lower, higher) host pair of a TCP packet to or from a control port.
-fn control_pair(link: LinkType, data: &[u8], ports: &[u16]) -> Option<(IpAddr, IpAddr)> {
-    let seg = ferry_analyze::decode_tcp(link, data).ok()?;
-    if !ports.contains(&seg.src.port()) && !ports.contains(&seg.dst.port()) {
-        return None;
-    }
-    let (a, b) = (seg.src.ip(), seg.dst.ip());
-    Some(if a <= b { (a, b) } else { (b, a) })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn filters() {
-        assert_eq!(bpf_filter(&[21], None), "tcp");
-        let mut set = BTreeSet::new();
+        assert_eq!(bpf_filter(&[21], false), "tcp");
         assert_eq!(
-            bpf_filter(&[21, 2121], Some(&set)),
+            bpf_filter(&[21, 2121], true),
             "tcp and (port 21 or port 2121)"
         );
-        set.insert(("127.0.0.1".parse().unwrap(), "127.0.0.1".parse().unwrap()));
-        set.insert(("10.0.0.1".parse().unwrap(), "::1".parse().unwrap()));
-        assert_eq!(
-            bpf_filter(&[21], Some(&set)),
-            "tcp and (port 21 or (host 10.0.0.1 and host ::1) or host 127.0.0.1)"
+    }
+
+    /// An Ethernet + IPv4 + TCP frame.
+    fn frame(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 14];
+        f[12] = 0x08;
+        let mut ip = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0];
+        ip.extend_from_slice(&src);
+        ip.extend_from_slice(&dst);
+        f.extend_from_slice(&ip);
+        let mut tcp = vec![0u8; 20];
+        tcp[..2].copy_from_slice(&sport.to_be_bytes());
+        tcp[2..4].copy_from_slice(&dport.to_be_bytes());
+        tcp[12] = 0x50;
+        tcp[13] = 0x02;
+        f.extend_from_slice(&tcp);
+        f
+    }
+
+    #[test]
+    fn follower_keeps_control_and_data_between_the_same_hosts() {
+        let mut f = Follower::new(&[21], false);
+        let eth = LinkType::ETHERNET;
+        let (c, s, x) = ([10, 0, 0, 1], [10, 0, 0, 2], [10, 0, 0, 9]);
+        // Data before any control connection: not FTP.
+        assert!(!f.keep(eth, &frame(c, 40000, s, 50000)));
+        assert!(f.keep(eth, &frame(c, 40001, s, 21)));
+        assert!(
+            f.keep(eth, &frame(s, 50000, c, 40002)),
+            "data of the same hosts"
         );
+        assert!(f.keep(eth, &frame(c, 40003, s, 50001)));
+        assert!(!f.keep(eth, &frame(x, 40004, s, 50002)), "third host");
+        assert!(!f.keep(eth, &b"garbage"[..]));
+        assert_eq!(f.followed(), Some(1));
+        let mut all = Follower::new(&[21], true);
+        assert!(all.keep(eth, &frame(x, 1, s, 2)));
+        assert_eq!(all.followed(), None);
     }
 }

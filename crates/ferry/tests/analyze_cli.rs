@@ -303,3 +303,78 @@ fn help_lists_exit_codes() {
     }
     assert!(text.contains("3  the capture is truncated"));
 }
+
+/// The terminal viewer in a pseudo-terminal (`script`, Debian package bsdutils): it draws
+/// the packet list, the panes and the status line, moves with j/G/k and quits with q.
+#[test]
+fn tui_in_a_pseudo_terminal() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let ferry = env!("CARGO_BIN_EXE_ferry");
+    let capture = data("zeek/traces/ipv6.pcap");
+    let inner = format!(
+        "stty rows 40 cols 160; exec {ferry} analyze {} --tui",
+        capture.display()
+    );
+    let mut cmd = support::program("script");
+    cmd.args(["-q", "-f", "-e", "-c", &inner, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start script");
+    let mut stdin = child.stdin.take().unwrap();
+    let keys = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        for key in ["j", "j", "j", "G", "k", "J"] {
+            let _ = stdin.write_all(key.as_bytes());
+            let _ = stdin.flush();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = stdin.write_all(b"q");
+        let _ = stdin.flush();
+        std::thread::sleep(Duration::from_millis(1000));
+    });
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the TUI did not quit on q");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    keys.join().unwrap();
+    let mut screen = Vec::new();
+    use std::io::Read;
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut screen)
+        .unwrap();
+    let screen = String::from_utf8_lossy(&screen);
+    assert!(status.success(), "exit {status}: {screen}");
+    assert!(!screen.contains("panicked"), "{screen}");
+    // ratatui moves the cursor instead of writing spaces: look for words.
+    for word in [
+        "packets",
+        "Hex",
+        "ASCII",
+        "session",
+        "USER",
+        "anonymous",
+        "q quit",
+    ] {
+        assert!(screen.contains(word), "`{word}` not drawn: {screen}");
+    }
+    // G selected the last of the 130 packets.
+    assert!(
+        screen.contains("130/130"),
+        "G did not reach the end: {screen}"
+    );
+    // The alternate screen is left on exit.
+    assert!(screen.contains("\x1b[?1049l"));
+}

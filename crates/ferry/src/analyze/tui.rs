@@ -29,6 +29,8 @@ struct Viewer<'a> {
     offset: usize,
     list_height: usize,
     pane_scroll: u16,
+    /// Width of the address columns (the longest address, at most 47).
+    addr_width: u16,
 }
 
 /// Runs the viewer until `q`.
@@ -41,6 +43,7 @@ pub fn run(analysis: &Analysis, opts: &ReportOptions) -> anyhow::Result<()> {
         offset: 0,
         list_height: 10,
         pane_scroll: 0,
+        addr_width: addr_width(analysis),
     };
     let result = (|| -> io::Result<()> {
         loop {
@@ -57,6 +60,17 @@ pub fn run(analysis: &Analysis, opts: &ReportOptions) -> anyhow::Result<()> {
     })();
     ratatui::restore();
     result.context("terminal viewer failed")
+}
+
+/// The longest source or destination address of the packets (bounded).
+fn addr_width(analysis: &Analysis) -> u16 {
+    let longest = analysis
+        .packets
+        .iter()
+        .map(|p| p.src.to_string().len().max(p.dst.to_string().len()))
+        .max()
+        .unwrap_or(12);
+    u16::try_from(longest.clamp(12, 47)).unwrap_or(47)
 }
 
 impl Viewer<'_> {
@@ -136,8 +150,8 @@ impl Viewer<'_> {
             [
                 Constraint::Length(7),
                 Constraint::Length(11),
-                Constraint::Length(22),
-                Constraint::Length(22),
+                Constraint::Length(self.addr_width),
+                Constraint::Length(self.addr_width),
                 Constraint::Length(10),
                 Constraint::Length(6),
                 Constraint::Min(10),

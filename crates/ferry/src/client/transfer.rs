@@ -293,18 +293,32 @@ pub async fn download(
         }
     }
     if ctx.verify {
-        match same_hash(client, remote, local).await {
-            Ok(Some(false)) => {
-                return Err(Failure::new(
-                    Exit::Partial,
-                    format!("{remote}: the server's hash differs from the downloaded file"),
-                ))
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!("cannot get the hash of {remote}: {e}"),
-        }
+        verify_hash(client, remote, local, Exit::Partial, "downloaded file").await?;
     }
     Ok(got)
+}
+
+/// `--verify` after a transfer: a server hash that differs from the local file's is a
+/// failure with `exit`; a server without hashes, or one that cannot answer, is only warned
+/// about (size and times were already compared).
+async fn verify_hash(
+    client: &mut Client,
+    remote: &str,
+    local: &Path,
+    exit: Exit,
+    local_name: &str,
+) -> Result<(), Failure> {
+    match same_hash(client, remote, local).await {
+        Ok(Some(false)) => Err(Failure::new(
+            exit,
+            format!("{remote}: the server's hash differs from the {local_name}"),
+        )),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::warn!("cannot get the hash of {remote}: {e}");
+            Ok(())
+        }
+    }
 }
 
 /// One-stream download with resume and retries. Returns the final local size.
@@ -476,16 +490,7 @@ pub async fn upload(
         }
     }
     if ctx.verify {
-        match same_hash(client, remote, local).await {
-            Ok(Some(false)) => {
-                return Err(Failure::new(
-                    Exit::Upload,
-                    format!("{remote}: the server's hash differs from the local file"),
-                ))
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!("cannot get the hash of {remote}: {e}"),
-        }
+        verify_hash(client, remote, local, Exit::Upload, "local file").await?;
     }
     Ok(sent)
 }

@@ -5,6 +5,8 @@
 //! files, `openssl s_client` against the implicit and explicit ports).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -12,37 +14,14 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use support::process::{describe, wait_output};
+
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 const LISTENING: &str = "Ferry FTP server listening on ";
 const LISTENING_IMPLICIT: &str = "Ferry FTPS (implicit) listening on ";
 const FINGERPRINT: &str = "TLS certificate SHA-256 fingerprint: ";
 /// Every banner ends with the policy line.
 const POLICY: &str = "TLS: ";
-
-/// Waits at most `limit` for `child`, killing it past that.
-fn wait_output(mut child: Child, limit: Duration) -> Output {
-    let start = Instant::now();
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!("did not finish within {limit:?}: {}", describe(&out));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "status {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// Runs a short command (ferry with a config error, openssl) with stdin closed.
 fn run(program: &str, args: &[&str]) -> Output {

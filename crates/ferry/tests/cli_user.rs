@@ -2,12 +2,16 @@
 //! on standard input, configuration errors of `ferry serve`, and a start/SIGTERM cycle.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use support::process::{describe, wait_output};
 
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
@@ -33,31 +37,6 @@ fn ferry_in(cwd: &Path, args: &[&str], stdin: &str) -> Output {
         let _ = input.write_all(stdin.as_bytes());
     }
     wait_output(child, Duration::from_secs(30))
-}
-
-/// Waits at most `limit` for `child`, killing it past that.
-fn wait_output(mut child: Child, limit: Duration) -> Output {
-    let start = Instant::now();
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!("ferry did not finish within {limit:?}: {}", describe(&out));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "status {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn stdout(out: &Output) -> String {

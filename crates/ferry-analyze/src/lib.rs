@@ -82,8 +82,8 @@ pub mod report;
 pub use analyze::{analyze_file, analyze_reader, LiveAnalyzer};
 pub use model::{
     Analysis, AnalyzeError, AnalyzeOptions, CaptureInfo, CommandRecord, DataSetup, Finding,
-    FindingKind, LiveEvent, LoginState, PacketKind, PacketRecord, Session, Severity, TlsState,
-    Transfer, TransferDirection,
+    FindingKind, LiveEvent, LoginState, PacketKind, PacketRecord, PreliminaryReply, Session,
+    Severity, TlsState, Transfer, TransferDirection,
 };
 
 pub use capture::{CaptureError, CaptureReader, Frame, LinkType, Timestamp};

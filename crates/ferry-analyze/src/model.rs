@@ -127,6 +127,10 @@ pub struct Session {
     pub greeting: Option<String>,
     /// Frame of the greeting.
     pub greeting_frame: Option<u64>,
+    /// Time of the greeting.
+    pub greeting_ts: Option<Timestamp>,
+    /// Code of the greeting (220, or 120 when the 220 never came).
+    pub greeting_code: Option<u16>,
     /// Commands in the order sent.
     pub commands: Vec<CommandRecord>,
     /// Data transfers (and data connections that no transfer command used: command `"?"`).
@@ -159,6 +163,20 @@ impl fmt::Debug for Session {
     }
 }
 
+/// A 1yz reply (positive preliminary, e.g. `150 Opening data connection`) to a command that
+/// was still waiting for its final reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreliminaryReply {
+    /// The reply code (100..=199).
+    pub code: u16,
+    /// The reply text, lines joined with `\n`.
+    pub text: String,
+    /// Frame of the reply's last line.
+    pub frame: u64,
+    /// Time of that frame.
+    pub ts: Timestamp,
+}
+
 /// One command with its reply.
 #[derive(Clone, Default)]
 pub struct CommandRecord {
@@ -181,7 +199,7 @@ pub struct CommandRecord {
     /// Time of the final reply.
     pub reply_ts: Option<Timestamp>,
     /// 1yz replies before the final one (e.g. 150), with their frames.
-    pub preliminary: Vec<(u16, String)>,
+    pub preliminary: Vec<PreliminaryReply>,
     /// Working directory when the command was sent (from CWD/CDUP replies, set
     /// authoritatively by PWD's 257). `"/"` is assumed at login until a reply says
     /// otherwise; `"?"` after a CWD whose result could not be resolved.

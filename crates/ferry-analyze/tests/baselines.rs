@@ -534,7 +534,7 @@ fn tshark_control_lines() {
                     .flat_map(|c| {
                         c.reply_code
                             .into_iter()
-                            .chain(c.preliminary.iter().map(|p| p.0))
+                            .chain(c.preliminary.iter().map(|p| p.code))
                     })
                     .chain(s.unsolicited_replies.iter().map(|u| u.1))
                     .chain(s.greeting.as_ref().map(|_| 220))
@@ -661,7 +661,10 @@ fn suricata_completion_codes_and_replies() {
     let retr = s.commands.iter().find(|c| c.command == "RETR").unwrap();
     assert_eq!(retr.arg.as_deref(), Some("temp.txt"));
     assert_eq!(
-        retr.preliminary,
+        retr.preliminary
+            .iter()
+            .map(|p| (p.code, p.text.clone()))
+            .collect::<Vec<_>>(),
         vec![(
             150,
             "Opening BINARY mode data connection for temp.txt (1164 bytes).".to_string()

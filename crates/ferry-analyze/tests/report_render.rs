@@ -84,6 +84,8 @@ fn session(id: u32, commands: Vec<CommandRecord>) -> Session {
         tls: TlsState::Declined,
         greeting: Some(format!("Welcome {HOSTILE}")),
         greeting_frame: Some(4),
+        greeting_ts: None,
+        greeting_code: Some(220),
         commands,
         transfers: vec![transfer(id)],
         gaps: 0,
@@ -106,7 +108,12 @@ fn analysis() -> Analysis {
         ),
     ];
     let mut retr = command(20, "RETR", Some(&format!("{HOSTILE}.txt")), 226, "Done");
-    retr.preliminary.push((150, "Opening".to_string()));
+    retr.preliminary.push(ferry_analyze::PreliminaryReply {
+        code: 150,
+        text: "Opening".to_string(),
+        frame: 20,
+        ts: Default::default(),
+    });
     cmds.push(retr);
     cmds.push(command(30, "FEAT", None, 211, "Features:\nMDTM\nSIZE\nEnd"));
     Analysis {

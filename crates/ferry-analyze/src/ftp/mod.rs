@@ -85,8 +85,8 @@ use sha2::{Digest, Sha256};
 use crate::capture::Timestamp;
 use crate::model::{
     Analysis, AnalyzeError, AnalyzeOptions, CaptureInfo, CommandRecord, DataSetup, Finding,
-    FindingKind, LiveEvent, LoginState, PacketKind, PacketRecord, Session, Severity, TlsState,
-    Transfer, TransferDirection,
+    FindingKind, LiveEvent, LoginState, PacketKind, PacketRecord, PreliminaryReply, Session,
+    Severity, TlsState, Transfer, TransferDirection,
 };
 use crate::packet::TcpSegment;
 use crate::reassembly::{
@@ -382,6 +382,8 @@ impl Analyzer {
             tls: TlsState::None,
             greeting: None,
             greeting_frame: None,
+            greeting_ts: None,
+            greeting_code: None,
             commands: Vec::new(),
             transfers: Vec::new(),
             gaps: 0,
@@ -874,12 +876,16 @@ impl Analyzer {
         {
             ctl.s.greeting = Some(text);
             ctl.s.greeting_frame = Some(at.frame);
+            ctl.s.greeting_ts = Some(at.ts);
+            ctl.s.greeting_code = Some(code);
             return;
         }
         if code == 220 && ctl.s.greeting.as_deref().is_some() && ctl.s.commands.is_empty() {
             // 120 then 220.
             ctl.s.greeting = Some(text);
             ctl.s.greeting_frame = Some(at.frame);
+            ctl.s.greeting_ts = Some(at.ts);
+            ctl.s.greeting_code = Some(code);
             return;
         }
         let Some(ci) = front else {
@@ -909,7 +915,12 @@ impl Analyzer {
         };
         if reply.is_preliminary() {
             if let Some(rec) = ctl.s.commands.get_mut(ci) {
-                rec.preliminary.push((code, text));
+                rec.preliminary.push(PreliminaryReply {
+                    code,
+                    text,
+                    frame: at.frame,
+                    ts: at.ts,
+                });
             }
             return;
         }
@@ -1310,7 +1321,7 @@ impl Analyzer {
         let announced = rec.and_then(|r| {
             r.preliminary
                 .iter()
-                .find_map(|(_, t)| bytes_in_text(t))
+                .find_map(|p| bytes_in_text(&p.text))
                 .or_else(|| {
                     let p = path.as_deref()?;
                     match &ctl.last_size {
@@ -1662,7 +1673,7 @@ fn transfer_path(rec: &CommandRecord, parsed: Option<&Command>) -> Option<String
     let from_reply = || {
         rec.preliminary
             .iter()
-            .map(|(_, t)| t.as_str())
+            .map(|p| p.text.as_str())
             .chain(rec.reply_msg.as_deref())
             .find_map(|t| {
                 let i = t.find("FILE: ")?;

@@ -61,6 +61,8 @@ pub fn session_value(analysis: &Analysis, s: &Session, opts: &ReportOptions) -> 
         "end_ts": ts_value(s.last_ts),
         "mid_stream": s.mid_stream,
         "greeting": s.greeting,
+        "greeting_code": s.greeting_code,
+        "greeting_frame": s.greeting_frame,
         "commands": s.commands.len(),
         "transfers": s.transfers.len(),
         "gaps": s.gaps,
@@ -78,7 +80,7 @@ pub fn command_value(
     let preliminary: Vec<Value> = c
         .preliminary
         .iter()
-        .map(|(code, msg)| json!({ "code": code, "msg": msg }))
+        .map(|p| json!({ "code": p.code, "msg": p.text, "frame": p.frame, "ts": ts_value(p.ts) }))
         .collect();
     json!({
         "type": "command",

@@ -164,7 +164,7 @@ pub fn short_hash(sha256: Option<&str>) -> &str {
 /// the ladder arrows are made of.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
-    /// Frame that carried it (`None` for preliminary replies, whose frames are not recorded).
+    /// Frame that carried it, when known.
     pub frame: Option<u64>,
     /// Its time, when known.
     pub ts: Option<Timestamp>,
@@ -183,17 +183,10 @@ pub struct Message {
 pub fn session_messages(session: &Session, opts: &ReportOptions) -> Vec<Message> {
     let mut out = Vec::with_capacity(session.commands.len() * 2 + 2);
     if let Some(greeting) = &session.greeting {
-        // The model keeps the greeting's text only: 220 is assumed (a 120 greeting is
-        // followed by a 220, which replaces it).
-        let code = greeting
-            .get(..3)
-            .and_then(|c| c.parse::<u16>().ok())
-            .filter(|c| (100..600).contains(c))
-            .unwrap_or(220);
+        let code = session.greeting_code.unwrap_or(220);
         out.push(Message {
             frame: session.greeting_frame,
-            // Not recorded by the model (the session's first_ts is its first segment).
-            ts: None,
+            ts: session.greeting_ts,
             from_client: false,
             text: reply_text(code, greeting),
             meaning: ferry_proto::reply::meaning_of(code)
@@ -231,8 +224,8 @@ pub fn session_messages(session: &Session, opts: &ReportOptions) -> Vec<Message>
     keyed.into_iter().map(|(_, _, m)| m).collect()
 }
 
-/// The messages of one command: the command, its preliminary replies (no frame recorded)
-/// and its final reply.
+/// The messages of one command: the command, its preliminary replies and its final
+/// reply.
 pub fn command_messages(cmd: &CommandRecord, opts: &ReportOptions) -> Vec<Message> {
     let mut out = Vec::with_capacity(2 + cmd.preliminary.len());
     let mut text = command_line(opts, &cmd.command, cmd.arg.as_deref());
@@ -247,16 +240,16 @@ pub fn command_messages(cmd: &CommandRecord, opts: &ReportOptions) -> Vec<Messag
         meaning: cmd.meaning.to_string(),
         code: None,
     });
-    for (code, msg) in &cmd.preliminary {
+    for p in &cmd.preliminary {
         out.push(Message {
-            frame: None,
-            ts: None,
+            frame: Some(p.frame),
+            ts: Some(p.ts),
             from_client: false,
-            text: reply_text(*code, msg),
-            meaning: ferry_proto::reply::meaning_of(*code)
+            text: reply_text(p.code, &p.text),
+            meaning: ferry_proto::reply::meaning_of(p.code)
                 .unwrap_or("")
                 .to_string(),
-            code: Some(*code),
+            code: Some(p.code),
         });
     }
     if let Some(code) = cmd.reply_code {

@@ -467,7 +467,8 @@ pub fn render(analysis: &Analysis, opts: &ReportOptions) -> String {
         }
         out.push_str("</dl>");
         write_ladder(&mut out, analysis, s, opts);
-        if !s.transfers.is_empty() {
+        // With one session the page-wide table below says the same: no repetition.
+        if !s.transfers.is_empty() && analysis.sessions.len() > 1 {
             out.push_str("<h3>Transfers</h3>");
             transfers_table(&mut out, s.transfers.iter());
         }

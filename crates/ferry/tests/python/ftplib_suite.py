@@ -23,21 +23,13 @@ import time
 import traceback
 from ftplib import FTP, error_perm, error_proto, error_reply, error_temp
 
+from checks import Failure, make_check
+
+check = make_check("FTPLIB_SUITE_SKIP")
+
 TIMEOUT = 20
-SKIP = {s for s in os.environ.get("FTPLIB_SUITE_SKIP", "").split(",") if s}
 
 
-class Failure(Exception):
-    pass
-
-
-def check(cond, msg, name=None):
-    if cond:
-        return
-    if name is not None and name in SKIP:
-        print(f"warning (skipped check {name}): {msg}", flush=True)
-        return
-    raise Failure(msg)
 
 
 def reply_of(fn, *args, **kwargs):

@@ -33,31 +33,15 @@ import sys
 import traceback
 from ftplib import FTP, FTP_TLS, error_perm, error_proto, error_reply, error_temp
 
+from checks import Failure, make_check, data_bytes
+
+check = make_check("FTPS_SKIP")
+
 TIMEOUT = 20
-SKIP = {s for s in os.environ.get("FTPS_SKIP", "").split(",") if s}
 FTP_ERRORS = (error_reply, error_temp, error_perm, error_proto)
 
 
-class Failure(Exception):
-    pass
 
-
-def check(cond, msg, name=None):
-    if cond:
-        return
-    if name is not None and name in SKIP:
-        print(f"warning (skipped check {name}): {msg}", flush=True)
-        return
-    raise Failure(msg)
-
-
-def data_bytes(seed, n):
-    out = bytearray()
-    counter = 0
-    while len(out) < n:
-        out += hashlib.sha256(f"{seed}-{counter}".encode()).digest()
-        counter += 1
-    return bytes(out[:n])
 
 
 def sha(b):

@@ -42,33 +42,17 @@ import time
 import traceback
 import warnings
 
+from checks import Failure, make_check, data_bytes
+
+check = make_check("FTPS_SKIP")
+
 # TLS 1.0/1.1 are deprecated in Python's ssl: offering them is the point of one check.
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 TIMEOUT = 15
-SKIP = {s for s in os.environ.get("FTPS_SKIP", "").split(",") if s}
 
 
-class Failure(Exception):
-    pass
 
-
-def check(cond, msg, name=None):
-    if cond:
-        return
-    if name is not None and name in SKIP:
-        print(f"warning (skipped check {name}): {msg}", flush=True)
-        return
-    raise Failure(msg)
-
-
-def data_bytes(seed, n):
-    out = bytearray()
-    i = 0
-    while len(out) < n:
-        out += hashlib.sha256(f"{seed}-{i}".encode()).digest()
-        i += 1
-    return bytes(out[:n])
 
 
 class Closed(Exception):

@@ -102,6 +102,19 @@ impl ControlReader {
 pub(crate) struct Shared {
     pub config: ServerConfig,
     pub session: SessionConfig,
+    /// Reloadable limits and accounts.
+    pub live: Arc<crate::Live>,
+    /// Live gauges.
+    pub stats: Arc<crate::ServerStats>,
+}
+
+impl Shared {
+    /// Tells every observer.
+    pub fn emit(&self, event: &crate::Event) {
+        for o in &self.config.observers {
+            o.event(event);
+        }
+    }
 }
 
 /// The state of one connection besides the protocol session.

@@ -39,7 +39,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ferry_proto::server::SessionConfig;
@@ -53,9 +53,14 @@ use tracing::{info, warn};
 
 mod conn;
 mod data;
+pub mod events;
+pub mod limits;
 mod stream;
 pub mod tls;
 mod transfer;
+
+pub use events::{Event, Observer, ServerStats};
+pub use limits::{BanPolicy, Limits};
 
 /// Everything the server needs, already validated.
 #[derive(Clone)]
@@ -79,8 +84,14 @@ pub struct ServerConfig {
     pub data_timeout: Duration,
     /// On shutdown, how long running transfers may go on before they are cut.
     pub shutdown_grace: Duration,
-    /// Unknown or failed commands tolerated before login before the server hangs up.
-    pub max_bad_commands_before_login: u32,
+    /// Session, login, ban, address and bandwidth limits (reloadable with
+    /// [`ServerControl::set_limits`]).
+    pub limits: Limits,
+    /// Observers told of every [`events::Event`] (metrics, audit log, xferlog).
+    pub observers: Vec<Arc<dyn Observer>>,
+    /// Proxies (HAProxy and the like) whose connections start with a PROXY protocol v1 or v2
+    /// header giving the real client address; connections from other addresses are direct.
+    pub proxy_from: Vec<ipnet::IpNet>,
     /// TLS certificates and configurations; `None` disables FTPS.
     pub tls: Option<Arc<tls::TlsContext>>,
     /// FTPS policy (`available` is forced to `tls.is_some()`).
@@ -121,7 +132,7 @@ impl std::fmt::Debug for ServerConfig {
 impl ServerConfig {
     /// A configuration with Ferry's defaults for everything but accounts and storage:
     /// listen on 127.0.0.1:2121, OS-chosen passive ports, idle timeout 300 s, data timeout
-    /// 30 s, shutdown grace 30 s, 50 bad commands before login.
+    /// 30 s, shutdown grace 30 s, the default [`Limits`], no observer, no trusted proxy.
     pub fn new(authenticator: Arc<dyn Authenticator>, storage: Arc<dyn StorageFactory>) -> Self {
         ServerConfig {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 2121))],
@@ -133,7 +144,9 @@ impl ServerConfig {
             idle_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
-            max_bad_commands_before_login: 50,
+            limits: Limits::default(),
+            observers: Vec::new(),
+            proxy_from: Vec::new(),
             tls: None,
             tls_policy: TlsPolicy::default(),
             implicit_listen: Vec::new(),
@@ -161,6 +174,65 @@ pub struct Server {
     listeners: Vec<TcpListener>,
     implicit: Vec<TcpListener>,
     config: ServerConfig,
+    control: ServerControl,
+    stats: Arc<ServerStats>,
+}
+
+/// What can change while the server runs (SIGHUP): limits and accounts. Sessions read the
+/// current values at each use, so a change applies to running sessions from their next
+/// command or login on, and never drops them.
+pub(crate) struct Live {
+    limits: RwLock<Arc<Limits>>,
+    authenticator: RwLock<Arc<dyn Authenticator>>,
+}
+
+impl Live {
+    /// The limits in force.
+    pub(crate) fn limits(&self) -> Arc<Limits> {
+        match self.limits.read() {
+            Ok(l) => l.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The account checker in force.
+    pub(crate) fn authenticator(&self) -> Arc<dyn Authenticator> {
+        match self.authenticator.read() {
+            Ok(a) => a.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+/// Changes a running server's limits and accounts (see [`Server::control`]).
+#[derive(Clone)]
+pub struct ServerControl {
+    live: Arc<Live>,
+}
+
+impl ServerControl {
+    /// Replaces the limits. Running sessions keep their connections; new checks use the new
+    /// values.
+    pub fn set_limits(&self, limits: Limits) {
+        match self.live.limits.write() {
+            Ok(mut l) => *l = Arc::new(limits),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(limits),
+        }
+    }
+
+    /// Replaces the account checker (users, passwords, permissions, quotas). Logged-in
+    /// sessions keep the account they logged in with until they log in again.
+    pub fn set_authenticator(&self, authenticator: Arc<dyn Authenticator>) {
+        match self.live.authenticator.write() {
+            Ok(mut a) => *a = authenticator,
+            Err(poisoned) => *poisoned.into_inner() = authenticator,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Arc<Limits> {
+        self.live.limits()
+    }
 }
 
 /// Backlog of the control listeners: large, so a burst of clients is never dropped.
@@ -191,11 +263,27 @@ impl Server {
             let l = bind_control(addr).map_err(|source| ServerError::Bind { addr, source })?;
             implicit.push(l);
         }
+        let live = Arc::new(Live {
+            limits: RwLock::new(Arc::new(config.limits.clone())),
+            authenticator: RwLock::new(config.authenticator.clone()),
+        });
         Ok(Server {
             listeners,
             implicit,
             config,
+            control: ServerControl { live },
+            stats: Arc::new(ServerStats::default()),
         })
+    }
+
+    /// A handle to change limits and accounts while the server runs.
+    pub fn control(&self) -> ServerControl {
+        self.control.clone()
+    }
+
+    /// The live gauges (sessions, passive listeners, bans), for exporters.
+    pub fn stats(&self) -> Arc<ServerStats> {
+        self.stats.clone()
     }
 
     /// The implicit-FTPS addresses actually bound.
@@ -229,7 +317,7 @@ impl Server {
         let session = SessionConfig {
             greeting: self.config.greeting.clone(),
             anonymous_enabled: self.config.authenticator.is_anonymous("anonymous"),
-            max_bad_commands_before_login: self.config.max_bad_commands_before_login,
+            max_bad_commands_before_login: self.config.limits.max_bad_commands_before_login,
             pasv_address,
             tls: TlsPolicy {
                 available: self.config.tls.is_some(),
@@ -240,6 +328,8 @@ impl Server {
         let shared = Arc::new(conn::Shared {
             config: self.config,
             session,
+            live: self.control.live.clone(),
+            stats: self.stats.clone(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut accept_loops = JoinSet::new();

@@ -170,6 +170,83 @@ pub struct ServeArgs {
     /// `alice:CN=alice,O=Example` (repeatable)
     #[arg(long, value_name = "USER:SUBJECT", help_heading = "FTPS")]
     pub client_cert_user: Vec<String>,
+
+    /// Folder anonymous `upload-only` logins upload into (created if missing; its files cannot be listed nor downloaded by anonymous users) [default: /incoming]
+    #[arg(long, value_name = "PATH", help_heading = "Operations")]
+    pub anonymous_incoming: Option<String>,
+    /// Sessions open at once on the whole server; 0 = no limit [default: 1000]
+    #[arg(long, value_name = "N", help_heading = "Operations")]
+    pub max_sessions: Option<String>,
+    /// Sessions open at once from one client address; 0 = no limit [default: 50]
+    #[arg(long, value_name = "N", help_heading = "Operations")]
+    pub max_sessions_per_ip: Option<String>,
+    /// Sessions logged in at once with one account; 0 = no limit (a users-file entry may set its own) [default: 0]
+    #[arg(long, value_name = "N", help_heading = "Operations")]
+    pub max_sessions_per_user: Option<String>,
+    /// Login attempts per client address per minute; 0 = no limit [default: 60]
+    #[arg(long, value_name = "N", help_heading = "Operations")]
+    pub max_logins_per_minute: Option<String>,
+    /// Unknown or failed commands tolerated before login; one more closes the session [default: 20]
+    #[arg(long, value_name = "N", help_heading = "Operations")]
+    pub max_bad_commands: Option<String>,
+    /// Longest control line accepted, in bytes (512 to 65536) [default: 8192]
+    #[arg(long, value_name = "BYTES", help_heading = "Operations")]
+    pub max_line_length: Option<String>,
+    /// Passive data listeners open at once on the whole server; 0 = no limit [default: 1000]
+    #[arg(long, value_name = "N", help_heading = "Operations")]
+    pub max_passive_listeners: Option<String>,
+    /// Seconds a client has from the greeting to a successful login [default: 60]
+    #[arg(long, value_name = "SECS", help_heading = "Operations")]
+    pub login_timeout: Option<String>,
+    /// Failed logins from one address within --ban-window that ban it; 0 = never ban [default: 10]
+    #[arg(long, value_name = "N", help_heading = "Operations")]
+    pub ban_after: Option<String>,
+    /// Seconds over which failed logins are counted [default: 600]
+    #[arg(long, value_name = "SECS", help_heading = "Operations")]
+    pub ban_window: Option<String>,
+    /// Seconds a ban lasts [default: 900]
+    #[arg(long, value_name = "SECS", help_heading = "Operations")]
+    pub ban_time: Option<String>,
+    /// Ban the user name too (refused from every address while banned)
+    #[arg(long, help_heading = "Operations")]
+    pub ban_user_names: bool,
+    /// Seconds before answering a failed login; doubles with each failure of the session, up to 8 times this; 0 = no delay [default: 1]
+    #[arg(long, value_name = "SECS", help_heading = "Operations")]
+    pub login_fail_delay: Option<String>,
+    /// Network never banned nor delayed, CIDR or address (repeatable)
+    #[arg(long, value_name = "CIDR", help_heading = "Operations")]
+    pub ban_exempt: Vec<String>,
+    /// Only these networks may connect, CIDR or address (repeatable) [default: all]
+    #[arg(long, value_name = "CIDR", help_heading = "Operations")]
+    pub allow: Vec<String>,
+    /// These networks may never connect, CIDR or address (repeatable)
+    #[arg(long, value_name = "CIDR", help_heading = "Operations")]
+    pub deny: Vec<String>,
+    /// Bandwidth of all uploads together, bytes per second (suffixes K, M, G; KiB, MiB, GiB) [default: unlimited]
+    #[arg(long, value_name = "RATE", help_heading = "Operations")]
+    pub upload_rate: Option<String>,
+    /// Bandwidth of all downloads together, bytes per second (suffixes as --upload-rate) [default: unlimited]
+    #[arg(long, value_name = "RATE", help_heading = "Operations")]
+    pub download_rate: Option<String>,
+    /// Proxy (HAProxy...) address or CIDR whose connections start with a PROXY protocol v1/v2 header (repeatable)
+    #[arg(long, value_name = "CIDR", help_heading = "Operations")]
+    pub proxy_protocol_from: Vec<String>,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics
+    #[arg(long, value_name = "ADDR:PORT", help_heading = "Operations")]
+    pub metrics_listen: Option<String>,
+    /// Transfer log in the wu-ftpd xferlog format
+    #[arg(long, value_name = "FILE", help_heading = "Operations")]
+    pub xferlog: Option<PathBuf>,
+    /// JSON audit log (logins, file changes, transfers, bans), one object per line
+    #[arg(long, value_name = "FILE", help_heading = "Operations")]
+    pub audit_log: Option<PathBuf>,
+    /// After binding the listen addresses as root, switch to this unprivileged user
+    #[arg(long, value_name = "USER", help_heading = "Operations")]
+    pub run_as: Option<String>,
+    /// Check the configuration (and the users file) and exit: 0 when it is valid, 2 with
+    /// every problem otherwise; nothing is started and no file or directory is created
+    #[arg(long, help_heading = "Operations")]
+    pub check_config: bool,
 }
 
 /// A `--user` value as typed. It holds a password, so its `Debug` output is redacted and it

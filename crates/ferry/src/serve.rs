@@ -157,6 +157,7 @@ fn server_config(
         shutdown_grace,
         greeting,
         tls: tls_settings,
+        ops,
     } = settings;
     let mut db = UserDb::new(root, anonymous);
     for user in &users {
@@ -187,6 +188,8 @@ fn server_config(
     config.tls_policy = tls_settings.policy;
     config.implicit_listen = tls_settings.implicit_listen;
     config.session_reuse = tls_settings.session_reuse;
+    config.limits = ops.limits;
+    config.proxy_from = ops.proxy_from;
     Ok(config)
 }
 

@@ -46,6 +46,30 @@ pub(crate) const KNOWN_KEYS: &[&str] = &[
     "client_ca",
     "client_cert",
     "client_cert_user",
+    "anonymous_incoming",
+    "max_sessions",
+    "max_sessions_per_ip",
+    "max_sessions_per_user",
+    "max_logins_per_minute",
+    "max_bad_commands",
+    "max_line_length",
+    "max_passive_listeners",
+    "login_timeout",
+    "ban_after",
+    "ban_window",
+    "ban_time",
+    "ban_user_names",
+    "login_fail_delay",
+    "ban_exempt",
+    "allow",
+    "deny",
+    "upload_rate",
+    "download_rate",
+    "proxy_protocol_from",
+    "metrics_listen",
+    "xferlog",
+    "audit_log",
+    "run_as",
 ];
 
 /// Name toml gives the one key of the map it uses to hand out a datetime.
@@ -258,6 +282,30 @@ pub(crate) fn parse(path: &Path, text: &str) -> (RawServe, Vec<ConfigError>) {
             "client_ca" => raw.client_ca = cx.path(value, base),
             "client_cert" => raw.client_cert = cx.string(value),
             "client_cert_user" => raw.client_cert_user = cx.string_list(value),
+            "anonymous_incoming" => raw.anonymous_incoming = cx.string(value),
+            "max_sessions" => raw.max_sessions = cx.integer(value),
+            "max_sessions_per_ip" => raw.max_sessions_per_ip = cx.integer(value),
+            "max_sessions_per_user" => raw.max_sessions_per_user = cx.integer(value),
+            "max_logins_per_minute" => raw.max_logins_per_minute = cx.integer(value),
+            "max_bad_commands" => raw.max_bad_commands = cx.integer(value),
+            "max_line_length" => raw.max_line_length = cx.integer(value),
+            "max_passive_listeners" => raw.max_passive_listeners = cx.integer(value),
+            "login_timeout" => raw.login_timeout = cx.seconds(value),
+            "ban_after" => raw.ban_after = cx.integer(value),
+            "ban_window" => raw.ban_window = cx.seconds(value),
+            "ban_time" => raw.ban_time = cx.seconds(value),
+            "ban_user_names" => raw.ban_user_names = cx.boolean(value),
+            "login_fail_delay" => raw.login_fail_delay = cx.seconds(value),
+            "ban_exempt" => raw.ban_exempt = cx.string_list(value),
+            "allow" => raw.allow = cx.string_list(value),
+            "deny" => raw.deny = cx.string_list(value),
+            "upload_rate" => raw.upload_rate = cx.rate(value),
+            "download_rate" => raw.download_rate = cx.rate(value),
+            "proxy_protocol_from" => raw.proxy_protocol_from = cx.string_list(value),
+            "metrics_listen" => raw.metrics_listen = cx.string(value),
+            "xferlog" => raw.xferlog = cx.path(value, base),
+            "audit_log" => raw.audit_log = cx.path(value, base),
+            "run_as" => raw.run_as = cx.string(value),
             _ => errors.push(ConfigError::new(
                 file.origin(&key_span, Some(&key)),
                 format!("unknown key (known keys: {})", KNOWN_KEYS.join(", ")),
@@ -377,6 +425,40 @@ impl KeyCx<'_, '_> {
             value: base.join(&s.value),
             origin: s.origin,
         })
+    }
+
+    /// A whole number, kept as text for the shared validation.
+    fn integer(&mut self, value: Spanned<TomlValue>) -> Option<Located<String>> {
+        let span = value.span();
+        match value.into_inner() {
+            TomlValue::Integer(n) => Some(Located {
+                value: n.to_string(),
+                origin: self.origin(&span),
+            }),
+            other => {
+                self.wrong_type(&span, "an integer", &other);
+                None
+            }
+        }
+    }
+
+    /// A rate: bytes per second as an integer, or a string with a unit (`"1MiB"`).
+    fn rate(&mut self, value: Spanned<TomlValue>) -> Option<Located<String>> {
+        let span = value.span();
+        match value.into_inner() {
+            TomlValue::Integer(n) => Some(Located {
+                value: n.to_string(),
+                origin: self.origin(&span),
+            }),
+            TomlValue::String(s) => Some(Located {
+                value: s,
+                origin: self.origin(&span),
+            }),
+            other => {
+                self.wrong_type(&span, "bytes per second (e.g. 1048576 or \"1MiB\")", &other);
+                None
+            }
+        }
     }
 
     /// A whole number of seconds, kept as text for the shared validation.

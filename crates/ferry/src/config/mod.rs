@@ -11,6 +11,7 @@
 //! Values that hold passwords (`--user`) are never echoed in messages nor in `Debug`.
 
 pub(crate) mod file;
+pub(crate) mod ops;
 pub(crate) mod tls;
 
 use std::fmt;
@@ -26,6 +27,7 @@ use ferry_storage::Access;
 use crate::cli::{ServeArgs, UserArg};
 use ferry_storage::users::{validate_name, AnonymousMode, UsersFile};
 
+pub use self::ops::OpsSettings;
 pub use self::tls::{TlsMode, TlsSettings};
 
 /// Longest timeout accepted, in seconds (a week).
@@ -194,6 +196,54 @@ pub struct RawServe {
     pub client_cert: Option<Located<String>>,
     /// `client_cert_user`: `USER:SUBJECT` entries.
     pub client_cert_user: Option<Vec<Located<String>>>,
+    /// `anonymous_incoming`.
+    pub anonymous_incoming: Option<Located<String>>,
+    /// `max_sessions`.
+    pub max_sessions: Option<Located<String>>,
+    /// `max_sessions_per_ip`.
+    pub max_sessions_per_ip: Option<Located<String>>,
+    /// `max_sessions_per_user`.
+    pub max_sessions_per_user: Option<Located<String>>,
+    /// `max_logins_per_minute`.
+    pub max_logins_per_minute: Option<Located<String>>,
+    /// `max_bad_commands`.
+    pub max_bad_commands: Option<Located<String>>,
+    /// `max_line_length`.
+    pub max_line_length: Option<Located<String>>,
+    /// `max_passive_listeners`.
+    pub max_passive_listeners: Option<Located<String>>,
+    /// `login_timeout`.
+    pub login_timeout: Option<Located<String>>,
+    /// `ban_after`.
+    pub ban_after: Option<Located<String>>,
+    /// `ban_window`.
+    pub ban_window: Option<Located<String>>,
+    /// `ban_time`.
+    pub ban_time: Option<Located<String>>,
+    /// `ban_user_names`.
+    pub ban_user_names: Option<Located<bool>>,
+    /// `login_fail_delay`.
+    pub login_fail_delay: Option<Located<String>>,
+    /// `ban_exempt`.
+    pub ban_exempt: Option<Vec<Located<String>>>,
+    /// `allow`.
+    pub allow: Option<Vec<Located<String>>>,
+    /// `deny`.
+    pub deny: Option<Vec<Located<String>>>,
+    /// `upload_rate`.
+    pub upload_rate: Option<Located<String>>,
+    /// `download_rate`.
+    pub download_rate: Option<Located<String>>,
+    /// `proxy_protocol_from`.
+    pub proxy_protocol_from: Option<Vec<Located<String>>>,
+    /// `metrics_listen`.
+    pub metrics_listen: Option<Located<String>>,
+    /// `xferlog`.
+    pub xferlog: Option<Located<PathBuf>>,
+    /// `audit_log`.
+    pub audit_log: Option<Located<PathBuf>>,
+    /// `run_as`.
+    pub run_as: Option<Located<String>>,
 }
 
 impl RawServe {
@@ -237,6 +287,30 @@ impl RawServe {
             client_ca: one("--client-ca", &args.client_ca),
             client_cert: one("--client-cert", &args.client_cert),
             client_cert_user: list("--client-cert-user", &args.client_cert_user),
+            anonymous_incoming: one("--anonymous-incoming", &args.anonymous_incoming),
+            max_sessions: one("--max-sessions", &args.max_sessions),
+            max_sessions_per_ip: one("--max-sessions-per-ip", &args.max_sessions_per_ip),
+            max_sessions_per_user: one("--max-sessions-per-user", &args.max_sessions_per_user),
+            max_logins_per_minute: one("--max-logins-per-minute", &args.max_logins_per_minute),
+            max_bad_commands: one("--max-bad-commands", &args.max_bad_commands),
+            max_line_length: one("--max-line-length", &args.max_line_length),
+            max_passive_listeners: one("--max-passive-listeners", &args.max_passive_listeners),
+            login_timeout: one("--login-timeout", &args.login_timeout),
+            ban_after: one("--ban-after", &args.ban_after),
+            ban_window: one("--ban-window", &args.ban_window),
+            ban_time: one("--ban-time", &args.ban_time),
+            ban_user_names: args.ban_user_names.then(|| Located::flag("--ban-user-names", true)),
+            login_fail_delay: one("--login-fail-delay", &args.login_fail_delay),
+            ban_exempt: list("--ban-exempt", &args.ban_exempt),
+            allow: list("--allow", &args.allow),
+            deny: list("--deny", &args.deny),
+            upload_rate: one("--upload-rate", &args.upload_rate),
+            download_rate: one("--download-rate", &args.download_rate),
+            proxy_protocol_from: list("--proxy-protocol-from", &args.proxy_protocol_from),
+            metrics_listen: one("--metrics-listen", &args.metrics_listen),
+            xferlog: one("--xferlog", &args.xferlog),
+            audit_log: one("--audit-log", &args.audit_log),
+            run_as: one("--run-as", &args.run_as),
         }
     }
 
@@ -268,6 +342,30 @@ impl RawServe {
             client_ca: over.client_ca.or(self.client_ca),
             client_cert: over.client_cert.or(self.client_cert),
             client_cert_user: over.client_cert_user.or(self.client_cert_user),
+            anonymous_incoming: over.anonymous_incoming.or(self.anonymous_incoming),
+            max_sessions: over.max_sessions.or(self.max_sessions),
+            max_sessions_per_ip: over.max_sessions_per_ip.or(self.max_sessions_per_ip),
+            max_sessions_per_user: over.max_sessions_per_user.or(self.max_sessions_per_user),
+            max_logins_per_minute: over.max_logins_per_minute.or(self.max_logins_per_minute),
+            max_bad_commands: over.max_bad_commands.or(self.max_bad_commands),
+            max_line_length: over.max_line_length.or(self.max_line_length),
+            max_passive_listeners: over.max_passive_listeners.or(self.max_passive_listeners),
+            login_timeout: over.login_timeout.or(self.login_timeout),
+            ban_after: over.ban_after.or(self.ban_after),
+            ban_window: over.ban_window.or(self.ban_window),
+            ban_time: over.ban_time.or(self.ban_time),
+            ban_user_names: over.ban_user_names.or(self.ban_user_names),
+            login_fail_delay: over.login_fail_delay.or(self.login_fail_delay),
+            ban_exempt: over.ban_exempt.or(self.ban_exempt),
+            allow: over.allow.or(self.allow),
+            deny: over.deny.or(self.deny),
+            upload_rate: over.upload_rate.or(self.upload_rate),
+            download_rate: over.download_rate.or(self.download_rate),
+            proxy_protocol_from: over.proxy_protocol_from.or(self.proxy_protocol_from),
+            metrics_listen: over.metrics_listen.or(self.metrics_listen),
+            xferlog: over.xferlog.or(self.xferlog),
+            audit_log: over.audit_log.or(self.audit_log),
+            run_as: over.run_as.or(self.run_as),
         }
     }
 }
@@ -329,6 +427,8 @@ pub struct ServeSettings {
     pub greeting: Option<String>,
     /// FTPS.
     pub tls: TlsSettings,
+    /// Limits, bans, logs, metrics, PROXY protocol, privilege drop.
+    pub ops: OpsSettings,
 }
 
 impl fmt::Debug for ServeSettings {
@@ -353,6 +453,7 @@ impl fmt::Debug for ServeSettings {
             .field("shutdown_grace", &self.shutdown_grace)
             .field("greeting", &self.greeting)
             .field("tls", &self.tls)
+            .field("ops", &self.ops)
             .finish()
     }
 }
@@ -549,6 +650,7 @@ pub fn validate(
         )
     };
     let tls = tls::validate(&raw, &listen, known_users.as_deref(), &mut errors);
+    let ops = ops::validate(&raw, &mut errors);
 
     let root_raw = raw
         .root
@@ -578,6 +680,7 @@ pub fn validate(
             shutdown_grace,
             greeting,
             tls,
+            ops,
         }),
         _ => Err(ConfigErrors(errors)),
     }

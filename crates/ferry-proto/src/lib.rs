@@ -27,6 +27,7 @@ pub mod line;
 pub mod listing;
 pub mod listing_parse;
 pub mod path;
+pub mod perm;
 pub mod reply;
 pub mod server;
 pub mod transfer;

@@ -96,6 +96,13 @@ impl VirtualPath {
         self.0 == "/"
     }
 
+    /// True when `self` is `dir` or lies below it (component-wise: `/pub` is not below
+    /// `/pu`).
+    pub fn starts_with(&self, dir: &VirtualPath) -> bool {
+        let (me, d) = (self.as_str(), dir.as_str());
+        d == "/" || me == d || (me.starts_with(d) && me.as_bytes().get(d.len()) == Some(&b'/'))
+    }
+
     /// The parent; the root's parent is the root.
     pub fn parent(&self) -> VirtualPath {
         match self.0.rfind('/') {

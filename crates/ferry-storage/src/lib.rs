@@ -24,6 +24,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use ferry_proto::listing::EntryInfo;
+use ferry_proto::perm::{PermSet, Permissions};
 use ferry_proto::{Password, VirtualPath};
 
 pub mod local;
@@ -238,10 +239,66 @@ pub struct Account {
     pub name: String,
     /// The account's root directory on the server.
     pub home: PathBuf,
-    /// Its access level.
+    /// Its access level (the permissions when [`AccountPolicy::permissions`] is not set).
     pub access: Access,
     /// True for an anonymous login.
     pub anonymous: bool,
+    /// Permissions, addresses, quota and bandwidth.
+    pub policy: AccountPolicy,
+}
+
+impl Account {
+    /// The permissions in force: the policy's, or the ones `access` stands for.
+    pub fn permissions(&self) -> Permissions {
+        match &self.policy.permissions {
+            Some(p) => p.clone(),
+            None => Permissions::uniform(match self.access {
+                Access::ReadOnly => PermSet::read_only(),
+                Access::ReadWrite => PermSet::all(),
+            }),
+        }
+    }
+
+    /// True when the account may log in from `ip` (its `allow_from` list is empty or holds
+    /// a network containing `ip`).
+    pub fn allowed_from(&self, ip: std::net::IpAddr) -> bool {
+        self.policy.allow_from.is_empty() || self.policy.allow_from.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// What an account may do besides logging in: everything defaults to "no restriction".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountPolicy {
+    /// Permissions, account-wide and per directory; `None`: what [`Account::access`] says.
+    pub permissions: Option<Permissions>,
+    /// Networks the account may log in from; empty: any.
+    pub allow_from: Vec<ipnet::IpNet>,
+    /// Storage quota.
+    pub quota: Quota,
+    /// Upload bandwidth of the account (all its sessions together), bytes per second.
+    pub upload_rate: Option<u64>,
+    /// Download bandwidth of the account (all its sessions together), bytes per second.
+    pub download_rate: Option<u64>,
+    /// Sessions logged in at once with this account (overrides the server's
+    /// `max_sessions_per_user`).
+    pub max_sessions: Option<u32>,
+}
+
+/// A storage quota: how much an account's home may hold. An upload that would go beyond
+/// it is refused with `552` and leaves no partial file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quota {
+    /// Total bytes of the files under the home.
+    pub max_bytes: Option<u64>,
+    /// Number of files under the home.
+    pub max_files: Option<u64>,
+}
+
+impl Quota {
+    /// True when neither limit is set.
+    pub fn is_unlimited(&self) -> bool {
+        self.max_bytes.is_none() && self.max_files.is_none()
+    }
 }
 
 /// Why a login failed.
@@ -251,6 +308,10 @@ pub enum AuthError {
     /// Unknown user or wrong password (deliberately not distinguished).
     #[error("login incorrect")]
     Invalid,
+    /// The account exists and the password is right, but it is disabled (answered like
+    /// [`AuthError::Invalid`], logged as what it is).
+    #[error("account disabled")]
+    Disabled,
     /// The account store could not be read.
     #[error("account store error: {0}")]
     Backend(String),

@@ -41,7 +41,7 @@ use async_trait::async_trait;
 use ferry_proto::Password;
 use serde::{Deserialize, Serialize};
 
-use crate::{Access, Account, AuthError, Authenticator};
+use crate::{Access, Account, AccountPolicy, AuthError, Authenticator};
 
 /// Longest user name, in characters.
 pub const MAX_NAME_LEN: usize = 64;
@@ -543,6 +543,7 @@ impl Authenticator for UserDb {
                 home: self.default_home.clone(),
                 access,
                 anonymous: true,
+                policy: AccountPolicy::default(),
             });
         }
         let found = self.users.get(user).cloned();
@@ -559,6 +560,7 @@ impl Authenticator for UserDb {
                 home: found.home.unwrap_or_else(|| self.default_home.clone()),
                 access: found.access,
                 anonymous: false,
+                policy: AccountPolicy::default(),
             }),
             _ => Err(AuthError::Invalid),
         }
@@ -577,6 +579,7 @@ impl Authenticator for UserDb {
                 .unwrap_or_else(|| self.default_home.clone()),
             access: found.access,
             anonymous: false,
+            policy: AccountPolicy::default(),
         })
     }
 }

@@ -113,6 +113,7 @@ async fn factory_opens_account_home() {
         home: home.clone(),
         access: Access::ReadWrite,
         anonymous: false,
+        policy: Default::default(),
     };
     let storage = LocalFsFactory::new().open(&account).expect("open");
     storage.mkdir(&vp("x")).await.expect("mkdir");

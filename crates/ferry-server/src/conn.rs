@@ -138,12 +138,32 @@ struct Conn {
 
 /// Serves one control connection until it closes.
 pub(crate) async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
+    mut stream: TcpStream,
+    accepted_from: SocketAddr,
     implicit_tls: bool,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // Behind a trusted proxy, the real client is in the PROXY header.
+    let wait = shared.config.data_timeout;
+    let (peer, proxied) = match crate::proxy::client_address(
+        &mut stream,
+        accepted_from,
+        &shared.config.proxy_from,
+        wait,
+    )
+    .await
+    {
+        Ok(found) => found,
+        Err(e) => {
+            warn!(proxy = %accepted_from, error = %e, "connection from a trusted proxy without a valid PROXY header closed");
+            shared.emit(&crate::Event::ConnectionRefused {
+                peer: accepted_from.ip(),
+                reason: crate::events::RefusedReason::BadProxyHeader,
+            });
+            return;
+        }
+    };
     let local = match stream.local_addr() {
         Ok(a) => a,
         Err(e) => {
@@ -199,7 +219,7 @@ pub(crate) async fn serve(
         closing: false,
         download_just_ended: false,
     };
-    info!(%peer, implicit_tls, "session opened");
+    info!(%peer, implicit_tls, proxied, "session opened");
     let greeting = conn.session.greeting();
     if conn.send(&greeting).await.is_err() {
         return;

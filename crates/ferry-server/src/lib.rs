@@ -55,6 +55,7 @@ mod conn;
 mod data;
 pub mod events;
 pub mod limits;
+mod proxy;
 mod stream;
 pub mod tls;
 mod transfer;

@@ -129,6 +129,8 @@ struct Conn {
     peer: SocketAddr,
     local: SocketAddr,
     storage: Option<Arc<dyn Storage>>,
+    /// The logged-in account (its policy: permissions, quota, rates).
+    account: Option<ferry_storage::Account>,
     passive: Option<TcpListener>,
     queued: VecDeque<LineEvent>,
     closing: bool,
@@ -214,6 +216,7 @@ pub(crate) async fn serve(
         peer,
         local,
         storage: None,
+        account: None,
         passive: None,
         queued: VecDeque::new(),
         closing: false,
@@ -345,6 +348,7 @@ impl Conn {
                 Action::LoggedIn(_) => Vec::new(),
                 Action::LoggedOut => {
                     self.storage = None;
+                    self.account = None;
                     Vec::new()
                 }
                 Action::ClearDataSetup => {
@@ -397,6 +401,7 @@ impl Conn {
         match self.shared.config.storage.open(&account) {
             Ok(storage) => {
                 self.storage = Some(storage);
+                self.account = Some(account.clone());
                 info!(peer = %self.peer, user = %account.name, anonymous = account.anonymous, "login");
                 Some(LoginGrant {
                     user: account.name.clone(),

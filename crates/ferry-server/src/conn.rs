@@ -20,7 +20,7 @@ use ferry_proto::server::{
     TransferKind, TransferOutcome, TransferRequest,
 };
 use ferry_proto::{Command, Reply};
-use ferry_storage::{Access, Storage};
+use ferry_storage::Storage;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -405,7 +405,7 @@ impl Conn {
                 info!(peer = %self.peer, user = %account.name, anonymous = account.anonymous, "login");
                 Some(LoginGrant {
                     user: account.name.clone(),
-                    read_only: account.access == Access::ReadOnly,
+                    permissions: account.permissions(),
                     anonymous: account.anonymous,
                 })
             }
@@ -659,8 +659,13 @@ impl Conn {
             } => (Some(*format), pattern.clone()),
             _ => (None, None),
         };
-        let file_perm = self.session.mlsx_perm(EntryKind::File);
-        let dir_perm = self.session.mlsx_perm(EntryKind::Dir);
+        let (file_perm, dir_perm) = match &req.kind {
+            TransferKind::List { path, .. } => (
+                self.session.mlsx_perm_in(EntryKind::File, path),
+                self.session.mlsx_perm_in(EntryKind::Dir, path),
+            ),
+            _ => (String::new(), String::new()),
+        };
         let facts = self.session.mlst_facts().to_vec();
         let opts = RunOptions {
             ascii: req.ascii,
@@ -668,8 +673,8 @@ impl Conn {
             progress: &progress,
             list: format.map(|f| (f, pattern.as_deref())),
             mlsx: MlsxOptions {
-                file_perm,
-                dir_perm,
+                file_perm: &file_perm,
+                dir_perm: &dir_perm,
                 facts: &facts,
             },
         };

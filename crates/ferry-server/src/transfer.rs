@@ -118,6 +118,7 @@ pub async fn prepare(
                 StoreMode::Replace => (WriteMode::Replace, 0),
                 StoreMode::Append => (WriteMode::Append, 0),
                 StoreMode::At(n) => (WriteMode::At(*n), *n),
+                StoreMode::Create => (WriteMode::CreateNew, 0),
             };
             let sink = storage
                 .open_write(path, mode)

@@ -30,6 +30,7 @@ use crate::command::{
 use crate::line::LineEvent;
 use crate::listing::{format_mdtm, EntryInfo, EntryKind, Fact};
 use crate::path::{quote_257, PathError, VirtualPath};
+use crate::perm::{Perm, PermSet, Permissions};
 use crate::reply::Reply;
 
 /// TLS policy of a session (RFC 4217).
@@ -82,8 +83,8 @@ impl Default for SessionConfig {
 pub struct LoginGrant {
     /// The account name to show (e.g. in STAT).
     pub user: String,
-    /// True when the account may not change anything.
-    pub read_only: bool,
+    /// What the account may do, account-wide and per directory.
+    pub permissions: Permissions,
     /// True for an anonymous login.
     pub anonymous: bool,
 }
@@ -169,6 +170,9 @@ pub enum StoreMode {
     Append,
     /// REST n + STOR: overwrite in place from byte n (no truncation; past the end extends).
     At(u64),
+    /// STOR by an account that may create files but not replace them: the file must not
+    /// exist yet (`553` otherwise).
+    Create,
 }
 
 /// What a data transfer does.
@@ -317,7 +321,7 @@ enum State {
 #[derive(Debug, Clone)]
 struct Login {
     user: String,
-    read_only: bool,
+    permissions: Permissions,
     cwd: VirtualPath,
 }
 
@@ -468,17 +472,62 @@ impl Session {
         &self.mlst_facts
     }
 
-    /// The RFC 3659 `perm` fact for an entry of `kind`, given the account's access.
-    pub fn mlsx_perm(&self, kind: EntryKind) -> &'static str {
-        let read_only = match &self.state {
-            State::LoggedIn(l) => l.read_only,
-            _ => true,
+    /// The RFC 3659 `perm` fact for an entry of `kind` in the working directory.
+    pub fn mlsx_perm(&self, kind: EntryKind) -> String {
+        self.mlsx_perm_in(kind, &self.cwd())
+    }
+
+    /// The RFC 3659 `perm` fact for an entry of `kind` in directory `dir`, from the
+    /// account's permissions there (and, for a directory, inside it one level down as far
+    /// as the rules of `dir` tell).
+    pub fn mlsx_perm_in(&self, kind: EntryKind, dir: &VirtualPath) -> String {
+        let here = self.perms_in(dir);
+        let mut out = String::new();
+        let mut flag = |c: char, on: bool| {
+            if on {
+                out.push(c);
+            }
         };
-        match (kind, read_only) {
-            (EntryKind::Dir, true) => "el",
-            (EntryKind::Dir, false) => "flcdmpe",
-            (_, true) => "r",
-            (_, false) => "adfrw",
+        if kind == EntryKind::Dir {
+            // Inside the directory: the rules of `dir` stand in for its own (close enough
+            // for a hint; the command itself is checked exactly).
+            flag('c', here.has(Perm::Write));
+            flag('d', here.has(Perm::Rmdir));
+            flag('e', true);
+            flag('f', here.has(Perm::Rename));
+            flag('l', here.has(Perm::List));
+            flag('m', here.has(Perm::Mkdir));
+            flag('p', here.has(Perm::Delete));
+        } else {
+            flag('a', here.has(Perm::Overwrite));
+            flag('d', here.has(Perm::Delete));
+            flag('f', here.has(Perm::Rename));
+            flag('r', here.has(Perm::Read));
+            flag('w', here.has(Perm::Overwrite));
+        }
+        out
+    }
+
+    /// The permissions that apply inside directory `dir` (none before login).
+    fn perms_in(&self, dir: &VirtualPath) -> PermSet {
+        match &self.state {
+            State::LoggedIn(l) => l.permissions.in_dir(dir),
+            _ => PermSet::NONE,
+        }
+    }
+
+    /// `Err(550)` unless `perm` is allowed for the entry `path` (rules of its directory), or
+    /// for the directory `path` itself when `is_dir_itself`.
+    fn check(&self, path: &VirtualPath, perm: Perm, is_dir_itself: bool) -> Result<(), Action> {
+        let dir = if is_dir_itself {
+            path.clone()
+        } else {
+            path.parent()
+        };
+        if self.perms_in(&dir).has(perm) {
+            Ok(())
+        } else {
+            Err(reply(550, "Permission denied."))
         }
     }
 
@@ -567,6 +616,9 @@ impl Session {
             Command::Help(_) => vec![Action::Reply(help_reply())],
             Command::Stat(None) => vec![Action::Reply(self.status_reply(None))],
             Command::Stat(Some(arg)) => self.with_path(&arg, |s, path| {
+                if let Err(denied) = s.check(&path, Perm::List, true) {
+                    return vec![denied];
+                }
                 s.pending = Some(Pending::Stat);
                 vec![Action::StatList(path)]
             }),
@@ -577,26 +629,28 @@ impl Session {
                     format!("{} is the current directory.", quote_257(cwd.as_str())),
                 )]
             }
-            Command::Cwd(arg) => self.fs_path(&arg, false, FsOp::Cwd),
+            Command::Cwd(arg) => self.fs_path(&arg, None, FsOp::Cwd),
             Command::Cdup => {
                 let parent = self.cwd().parent();
                 self.start_fs(FsOp::Cwd(parent))
             }
-            Command::Mkd(arg) => self.fs_path(&arg, true, FsOp::Mkd),
-            Command::Rmd(arg) => self.fs_path(&arg, true, FsOp::Rmd),
-            Command::Dele(arg) => self.fs_path(&arg, true, FsOp::Dele),
+            Command::Mkd(arg) => self.fs_path(&arg, Some(Perm::Mkdir), FsOp::Mkd),
+            Command::Rmd(arg) => self.fs_path(&arg, Some(Perm::Rmdir), FsOp::Rmd),
+            Command::Dele(arg) => self.fs_path(&arg, Some(Perm::Delete), FsOp::Dele),
             Command::Rnfr(arg) => {
                 self.rename_from = None;
-                self.fs_path(&arg, true, FsOp::Rnfr)
+                self.fs_path(&arg, Some(Perm::Rename), FsOp::Rnfr)
             }
             Command::Rnto(arg) => match self.rename_from.take() {
                 None => vec![reply(503, "RNFR required first.")],
-                Some(from) => self.fs_path(&arg, true, |to| FsOp::Rename { from, to }),
+                Some(from) => {
+                    self.fs_path(&arg, Some(Perm::Rename), |to| FsOp::Rename { from, to })
+                }
             },
-            Command::Size(arg) => self.fs_path(&arg, false, FsOp::Size),
-            Command::Mdtm(arg) => self.fs_path(&arg, false, FsOp::Mdtm),
+            Command::Size(arg) => self.fs_path(&arg, Some(Perm::List), FsOp::Size),
+            Command::Mdtm(arg) => self.fs_path(&arg, Some(Perm::List), FsOp::Mdtm),
             Command::Mfmt { mtime, path } => {
-                self.fs_path(&path, true, |path| FsOp::Mfmt { path, mtime })
+                self.fs_path(&path, Some(Perm::Write), |path| FsOp::Mfmt { path, mtime })
             }
             Command::Site(site) => self.cmd_site(site),
             Command::Type(t) => vec![self.cmd_type(t)],
@@ -634,9 +688,12 @@ impl Session {
             }
             Command::Mlst(arg) => {
                 let arg = arg.unwrap_or_default();
-                self.fs_path(&arg, false, FsOp::Mlst)
+                self.fs_path(&arg, Some(Perm::List), FsOp::Mlst)
             }
             Command::Retr(arg) => self.with_path(&arg, |s, path| {
+                if let Err(denied) = s.check(&path, Perm::Read, false) {
+                    return vec![denied];
+                }
                 s.start_transfer(TransferKind::Retr {
                     path,
                     offset: rest.unwrap_or(0),
@@ -644,21 +701,25 @@ impl Session {
             }),
             Command::Stor(arg) => {
                 // An explicit REST (even REST 0) overwrites in place, so several connections
-                // can each write a range of one file; a plain STOR replaces atomically.
-                let mode = match rest {
-                    Some(n) => StoreMode::At(n),
-                    None => StoreMode::Replace,
-                };
-                self.upload(&arg, |path| TransferKind::Stor { path, mode })
+                // can each write a range of one file; a plain STOR replaces atomically, or
+                // only creates when the account may not overwrite.
+                self.upload(&arg, true, |path, overwrite| {
+                    let mode = match (rest, overwrite) {
+                        (Some(n), _) => StoreMode::At(n),
+                        (None, true) => StoreMode::Replace,
+                        (None, false) => StoreMode::Create,
+                    };
+                    TransferKind::Stor { path, mode }
+                })
             }
-            Command::Appe(arg) => self.upload(&arg, |path| TransferKind::Stor {
+            Command::Appe(arg) => self.upload(&arg, false, |path, _| TransferKind::Stor {
                 path,
                 mode: StoreMode::Append,
             }),
             Command::Stou(arg) => {
                 let base = arg.unwrap_or_else(|| "ferry".to_string());
                 // A STOU argument is only a name suggestion: keep its last component.
-                self.upload(&base, |path| {
+                self.upload(&base, true, |path, _| {
                     let base = path.file_name().unwrap_or("ferry").to_string();
                     TransferKind::Stou {
                         dir: path.parent(),
@@ -766,7 +827,7 @@ impl Session {
                 self.anonymous = grant.anonymous;
                 self.state = State::LoggedIn(Login {
                     user: grant.user.clone(),
-                    read_only: grant.read_only,
+                    permissions: grant.permissions.clone(),
                     cwd: VirtualPath::root(),
                 });
                 let ok = if by_certificate {
@@ -794,13 +855,6 @@ impl Session {
         vec![reply(530, format!("Login failed: {message}."))]
     }
 
-    fn read_only(&self) -> bool {
-        match &self.state {
-            State::LoggedIn(l) => l.read_only,
-            _ => true,
-        }
-    }
-
     fn resolve(&self, arg: &str) -> Result<VirtualPath, Action> {
         self.cwd().join(arg).map_err(|e| match e {
             PathError::Nul => reply(501, "File name contains a NUL byte."),
@@ -823,16 +877,22 @@ impl Session {
         }
     }
 
+    /// Resolves `arg`, checks `need` (the permission, on the entry's directory) and starts
+    /// the storage operation.
     fn fs_path(
         &mut self,
         arg: &str,
-        writes: bool,
+        need: Option<Perm>,
         op: impl FnOnce(VirtualPath) -> FsOp,
     ) -> Vec<Action> {
-        if writes && self.read_only() {
-            return vec![reply(550, "Permission denied.")];
-        }
-        self.with_path(arg, |s, p| s.start_fs(op(p)))
+        self.with_path(arg, |s, p| {
+            if let Some(perm) = need {
+                if let Err(denied) = s.check(&p, perm, false) {
+                    return vec![denied];
+                }
+            }
+            s.start_fs(op(p))
+        })
     }
 
     fn start_fs(&mut self, op: FsOp) -> Vec<Action> {
@@ -900,7 +960,7 @@ impl Session {
                             ..m
                         },
                         crate::listing::MlsxType::FromKind,
-                        self.mlsx_perm(kind.unwrap_or(EntryKind::Other)),
+                        &self.mlsx_perm_in(kind.unwrap_or(EntryKind::Other), &path.parent()),
                         &self.mlst_facts,
                         &mut line,
                     );
@@ -1100,7 +1160,7 @@ impl Session {
                 ],
             ))],
             Site::Chmod { mode, path } => {
-                self.fs_path(&path, true, |path| FsOp::Chmod { path, mode })
+                self.fs_path(&path, Some(Perm::Chmod), |path| FsOp::Chmod { path, mode })
             }
             Site::Other { name, .. } => {
                 vec![reply(500, format!("Unknown SITE command {name}."))]
@@ -1216,6 +1276,9 @@ impl Session {
             _ => (raw, None),
         };
         self.with_path(&dir_arg, |s, path| {
+            if let Err(denied) = s.check(&path, Perm::List, true) {
+                return vec![denied];
+            }
             s.start_transfer(TransferKind::List {
                 path,
                 format,
@@ -1224,15 +1287,29 @@ impl Session {
         })
     }
 
-    fn upload(&mut self, arg: &str, kind: impl FnOnce(VirtualPath) -> TransferKind) -> Vec<Action> {
-        if self.read_only() {
-            return vec![reply(550, "Permission denied.")];
-        }
+    /// An upload to `arg`. It needs `write` in the file's directory; and `overwrite` too
+    /// unless `create_allowed` (a plain STOR or STOU may create without it: `kind` is told
+    /// whether the account may overwrite). REST+STOR always needs `overwrite`.
+    fn upload(
+        &mut self,
+        arg: &str,
+        create_allowed: bool,
+        kind: impl FnOnce(VirtualPath, bool) -> TransferKind,
+    ) -> Vec<Action> {
         self.with_path(arg, |s, path| {
             if path.is_root() {
                 return vec![reply(553, "File name not allowed.")];
             }
-            s.start_transfer(kind(path))
+            let perms = s.perms_in(&path.parent());
+            let overwrite = perms.has(Perm::Overwrite);
+            if !perms.has(Perm::Write) || (!create_allowed && !overwrite) {
+                return vec![reply(550, "Permission denied.")];
+            }
+            let kind = kind(path, overwrite);
+            if matches!(kind, TransferKind::Stor { mode: StoreMode::At(_), .. }) && !overwrite {
+                return vec![reply(550, "Permission denied.")];
+            }
+            s.start_transfer(kind)
         })
     }
 

@@ -26,13 +26,22 @@ fn codes(actions: &[Action]) -> Vec<u16> {
 }
 
 fn logged_in(read_only: bool) -> Session {
+    let set = if read_only {
+        PermSet::read_only()
+    } else {
+        PermSet::all()
+    };
+    logged_in_with(Permissions::uniform(set))
+}
+
+fn logged_in_with(permissions: Permissions) -> Session {
     let mut s = session();
     assert_eq!(codes(&line(&mut s, "USER alice")), [331]);
     let a = line(&mut s, "PASS secret");
     assert!(matches!(&a[..], [Action::Authenticate { user, .. }] if user == "alice"));
     let a = s.on_auth(Some(LoginGrant {
         user: "alice".into(),
-        read_only,
+        permissions,
         anonymous: false,
     }));
     assert_eq!(codes(&a), [230]);
@@ -269,7 +278,7 @@ fn pasv_on_ipv6_is_refused_but_epsv_works() {
     line(&mut s, "PASS b");
     s.on_auth(Some(LoginGrant {
         user: "a".into(),
-        read_only: false,
+        permissions: Permissions::default(),
         anonymous: false,
     }));
     assert_eq!(codes(&line(&mut s, "PASV")), [425]);
@@ -502,7 +511,7 @@ fn data_protection_policy() {
     line(&mut s, "PASS secret");
     s.on_auth(Some(LoginGrant {
         user: "alice".into(),
-        read_only: false,
+        permissions: Permissions::default(),
         anonymous: false,
     }));
     line(&mut s, "EPSV");
@@ -538,7 +547,7 @@ fn ccc_only_when_allowed_and_logged_in() {
     line(&mut s, "PASS secret");
     s.on_auth(Some(LoginGrant {
         user: "alice".into(),
-        read_only: false,
+        permissions: Permissions::default(),
         anonymous: false,
     }));
     let a = line(&mut s, "CCC");
@@ -578,7 +587,7 @@ fn certificate_user_logs_in_with_232_without_password() {
     );
     let a = s.on_auth(Some(LoginGrant {
         user: "alice".into(),
-        read_only: false,
+        permissions: Permissions::default(),
         anonymous: false,
     }));
     assert_eq!(codes(&a), [232]);
@@ -601,4 +610,89 @@ fn explicit_rest_zero_overwrites_in_place() {
         )),
         other => panic!("{other:?}"),
     }
+}
+
+fn vp(s: &str) -> VirtualPath {
+    VirtualPath::root().join(s).unwrap()
+}
+
+/// The transfer a command starts, after PASV.
+fn transfer_of(s: &mut Session, cmd: &str) -> Result<TransferKind, Vec<u16>> {
+    line(s, "PASV");
+    s.on_passive(Ok(0x1234));
+    let a = line(s, cmd);
+    match &a[..] {
+        [Action::Transfer(req)] => {
+            let kind = req.kind.clone();
+            s.on_transfer(TransferOutcome::Complete { bytes: 0 }, None);
+            Ok(kind)
+        }
+        other => Err(codes(other)),
+    }
+}
+
+#[test]
+fn per_directory_permissions_decide_each_command() {
+    // Read-only everywhere, full rights in /pub, nothing but uploads in /incoming.
+    let mut p = Permissions::uniform(PermSet::read_only());
+    p.set_dir(vp("/pub"), PermSet::all());
+    p.set_dir(vp("/incoming"), PermSet::of(&[Perm::Write]));
+    let mut s = logged_in_with(p);
+
+    // Root: read and list, nothing else.
+    assert!(transfer_of(&mut s, "RETR /a.txt").is_ok());
+    assert!(transfer_of(&mut s, "LIST /").is_ok());
+    assert_eq!(transfer_of(&mut s, "STOR /a.txt"), Err(vec![550]));
+    for cmd in ["DELE /a", "MKD /d", "RMD /pub", "RNFR /a", "SITE CHMOD 644 /a"] {
+        assert_eq!(codes(&line(&mut s, cmd)), [550], "{cmd}");
+    }
+    // /pub: everything (MKD inside /pub is governed by /pub's rule).
+    assert!(matches!(line(&mut s, "MKD /pub/new")[..], [Action::Fs(FsOp::Mkd(_))]));
+    s.on_fs(Ok(None));
+    assert!(matches!(
+        transfer_of(&mut s, "STOR /pub/x"),
+        Ok(TransferKind::Stor {
+            mode: StoreMode::Replace,
+            ..
+        })
+    ));
+    // Rename out of /pub into the read-only root: refused at RNTO.
+    assert!(matches!(line(&mut s, "RNFR /pub/x")[..], [Action::Fs(FsOp::Rnfr(_))]));
+    s.on_fs(Ok(Some(EntryInfo {
+        kind: EntryKind::File,
+        ..dir_meta()
+    })));
+    assert_eq!(codes(&line(&mut s, "RNTO /x")), [550]);
+
+    // /incoming: upload only, never overwriting, no listing, no download, no SIZE.
+    assert!(matches!(
+        transfer_of(&mut s, "STOR /incoming/drop.bin"),
+        Ok(TransferKind::Stor {
+            mode: StoreMode::Create,
+            ..
+        })
+    ));
+    assert_eq!(transfer_of(&mut s, "APPE /incoming/drop.bin"), Err(vec![550]));
+    line(&mut s, "PASV");
+    s.on_passive(Ok(0x1234));
+    assert_eq!(codes(&line(&mut s, "REST 10")), [350]);
+    assert_eq!(codes(&line(&mut s, "STOR /incoming/drop.bin")), [550]);
+    assert_eq!(transfer_of(&mut s, "RETR /incoming/drop.bin"), Err(vec![550]));
+    assert_eq!(transfer_of(&mut s, "LIST /incoming"), Err(vec![550]));
+    assert_eq!(transfer_of(&mut s, "NLST /incoming/*.bin"), Err(vec![550]));
+    assert_eq!(codes(&line(&mut s, "SIZE /incoming/drop.bin")), [550]);
+    assert_eq!(codes(&line(&mut s, "STAT /incoming")), [550]);
+    // Changing into it is fine (clients cd before uploading).
+    assert!(matches!(line(&mut s, "CWD /incoming")[..], [Action::Fs(FsOp::Cwd(_))]));
+}
+
+#[test]
+fn mlsx_perm_fact_follows_the_rules() {
+    let mut p = Permissions::uniform(PermSet::read_only());
+    p.set_dir(vp("/pub"), PermSet::all());
+    let s = logged_in_with(p);
+    assert_eq!(s.mlsx_perm_in(EntryKind::File, &vp("/")), "r");
+    assert_eq!(s.mlsx_perm_in(EntryKind::Dir, &vp("/")), "el");
+    assert_eq!(s.mlsx_perm_in(EntryKind::File, &vp("/pub")), "adfrw");
+    assert_eq!(s.mlsx_perm_in(EntryKind::Dir, &vp("/pub")), "cdeflmp");
 }

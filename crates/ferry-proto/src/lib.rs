@@ -13,6 +13,8 @@
 //! - [`path`]: [`VirtualPath`], normalised absolute FTP paths that can never leave the root.
 //! - [`listing`]: LIST (`ls -l`), NLST and MLSD/MLST writers, and MDTM time stamps.
 //! - [`transfer`]: TYPE A line-ending conversion (streaming).
+//! - [`proxy`]: the PROXY protocol (v1 text, v2 binary) header parser for connections from
+//!   trusted proxies.
 //! - [`server`]: the server session state machine: commands in, replies and I/O requests out.
 //! - [`listing_parse`]: LIST (Unix `ls -l`, Windows/IIS) and MLSD/MLST parsers for the client.
 //! - [`client`]: client-side helpers: reply outcomes, the login state machine, FEAT/HELP,
@@ -28,6 +30,7 @@ pub mod listing;
 pub mod listing_parse;
 pub mod path;
 pub mod perm;
+pub mod proxy;
 pub mod reply;
 pub mod server;
 pub mod transfer;

@@ -10,6 +10,19 @@
 //! password = "$argon2id$v=19$m=19456,t=2,p=1$..."   # a PHC string, never the password
 //! home = "/srv/ftp/alice"                           # optional: the server's default root
 //! access = "rw"                                     # "ro" or "rw" (the default)
+//! # Everything below is optional.
+//! permissions = ["list", "read", "write"]  # replaces `access` (see ferry_proto::perm)
+//! allow_from = ["192.0.2.0/24", "2001:db8::/32"]  # networks it may log in from
+//! disabled = false                         # a disabled account cannot log in
+//! quota_bytes = "10GiB"                    # or a number of bytes
+//! quota_files = 100000
+//! upload_rate = "1MiB"                     # bytes per second, all its sessions together
+//! download_rate = 4194304
+//! max_sessions = 4                         # logged-in sessions at once
+//!
+//! [[user.dir]]                             # per-directory permissions (longest path wins)
+//! path = "/pub"
+//! permissions = ["list", "read"]
 //! ```
 //!
 //! - User names are 1 to 64 characters of `A-Z a-z 0-9 . _ @ -`, not starting with `-` or
@@ -38,7 +51,8 @@ use std::str::FromStr;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use async_trait::async_trait;
-use ferry_proto::Password;
+use ferry_proto::perm::{Perm, PermSet, Permissions};
+use ferry_proto::{Password, VirtualPath};
 use serde::{Deserialize, Serialize};
 
 use crate::{Access, Account, AccountPolicy, AuthError, Authenticator};
@@ -62,23 +76,29 @@ pub enum AnonymousMode {
     Off,
     /// Anonymous users may list and download.
     ReadOnly,
+    /// Anonymous users may list and download everywhere, and upload new files (never
+    /// overwrite) into the incoming folder ([`UserDb::set_anonymous_incoming`]), where they
+    /// can neither list nor download: uploads stay invisible until an admin moves them
+    /// (vsftpd's `anon_upload_enable` without `anon_other_write_enable`).
+    UploadOnly,
     /// Anonymous users may do everything.
     ReadWrite,
 }
 
-/// A value other than `off`, `ro` or `rw` for [`AnonymousMode`].
+/// A value other than `off`, `ro`, `upload-only` or `rw` for [`AnonymousMode`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid anonymous mode {0:?}: expected off, ro or rw")]
+#[error("invalid anonymous mode {0:?}: expected off, ro, upload-only or rw")]
 pub struct ParseAnonymousModeError(String);
 
 impl FromStr for AnonymousMode {
     type Err = ParseAnonymousModeError;
 
-    /// Parses `off`, `ro` or `rw` (any case).
+    /// Parses `off`, `ro`, `upload-only` or `rw` (any case).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "off" => Ok(AnonymousMode::Off),
             "ro" => Ok(AnonymousMode::ReadOnly),
+            "upload-only" | "upload_only" => Ok(AnonymousMode::UploadOnly),
             "rw" => Ok(AnonymousMode::ReadWrite),
             _ => Err(ParseAnonymousModeError(s.chars().take(32).collect())),
         }
@@ -90,6 +110,7 @@ impl fmt::Display for AnonymousMode {
         f.write_str(match self {
             AnonymousMode::Off => "off",
             AnonymousMode::ReadOnly => "ro",
+            AnonymousMode::UploadOnly => "upload-only",
             AnonymousMode::ReadWrite => "rw",
         })
     }
@@ -106,6 +127,10 @@ pub struct UserEntry {
     pub home: Option<PathBuf>,
     /// Its access level.
     pub access: Access,
+    /// True when the account may not log in.
+    pub disabled: bool,
+    /// Permissions, networks, quota, bandwidth and session limit.
+    pub policy: AccountPolicy,
 }
 
 impl fmt::Debug for UserEntry {
@@ -115,6 +140,8 @@ impl fmt::Debug for UserEntry {
             .field("password", &"<redacted>")
             .field("home", &self.home)
             .field("access", &self.access)
+            .field("disabled", &self.disabled)
+            .field("policy", &self.policy)
             .finish()
     }
 }
@@ -167,6 +194,14 @@ pub enum UsersError {
         "invalid user name {0:?}: use 1 to 64 of A-Z a-z 0-9 . _ @ -, not starting with - or ."
     )]
     InvalidName(String),
+    /// A user's permissions, networks, quota or rates are invalid.
+    #[error("user {user:?}: {message}")]
+    InvalidPolicy {
+        /// The user.
+        user: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A stored password hash is not a valid PHC string.
     #[error("user {0:?}: the password is not a valid argon2 PHC hash")]
     InvalidHash(String),
@@ -195,6 +230,165 @@ struct RawUser {
     home: Option<PathBuf>,
     #[serde(default = "default_access")]
     access: Access,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    permissions: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    allow_from: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    disabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quota_bytes: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quota_files: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    upload_rate: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    download_rate: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_sessions: Option<u32>,
+    #[serde(default, rename = "dir", skip_serializing_if = "Vec::is_empty")]
+    dirs: Vec<RawDir>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDir {
+    path: String,
+    permissions: Vec<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A byte count or rate: a number, or a string with a unit (`"1MiB"`, `"500K"`).
+#[derive(Serialize, Deserialize, Clone)]
+#[serde(untagged)]
+enum Amount {
+    Number(u64),
+    Text(String),
+}
+
+impl Amount {
+    fn bytes(&self) -> Result<u64, String> {
+        match self {
+            Amount::Number(n) => Ok(*n),
+            Amount::Text(t) => parse_amount(t),
+        }
+    }
+}
+
+/// A number of bytes with an optional unit: `K`/`M`/`G`/`T` (powers of 1000), `KiB`/`MiB`/
+/// `GiB`/`TiB` (powers of 1024); a trailing `B` or `/s` is ignored.
+pub fn parse_amount(s: &str) -> Result<u64, String> {
+    let bad = || format!("expected a number of bytes such as 1048576, \"1MiB\" or \"500K\", found {s:?}");
+    let t = s.trim();
+    let t = t.strip_suffix("/s").unwrap_or(t).trim_end();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "t" | "tb" => 1_000_000_000_000,
+        "kib" | "ki" => 1 << 10,
+        "mib" | "mi" => 1 << 20,
+        "gib" | "gi" => 1 << 30,
+        "tib" | "ti" => 1 << 40,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult).ok_or_else(bad)
+}
+
+impl RawUser {
+    /// The policy and `disabled` flag of the entry, or what is wrong with them.
+    fn policy(&self) -> Result<AccountPolicy, String> {
+        let mut policy = AccountPolicy::default();
+        if self.permissions.is_some() || !self.dirs.is_empty() {
+            let base = match &self.permissions {
+                Some(list) => PermSet::parse_list(list).map_err(|e| e.to_string())?,
+                None => match self.access {
+                    Access::ReadOnly => PermSet::read_only(),
+                    Access::ReadWrite => PermSet::all(),
+                },
+            };
+            let mut perms = Permissions::uniform(base);
+            for dir in &self.dirs {
+                let path = VirtualPath::root()
+                    .join(&dir.path)
+                    .map_err(|e| format!("dir {:?}: {e}", dir.path))?;
+                let set = PermSet::parse_list(&dir.permissions)
+                    .map_err(|e| format!("dir {:?}: {e}", dir.path))?;
+                perms.set_dir(path, set);
+            }
+            policy.permissions = Some(perms);
+        }
+        for net in &self.allow_from {
+            let parsed = net
+                .trim()
+                .parse::<ipnet::IpNet>()
+                .map(|n| n.trunc())
+                .or_else(|_| net.trim().parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("allow_from: {net:?} is not an address or CIDR network"))?;
+            policy.allow_from.push(parsed);
+        }
+        policy.quota.max_bytes = self
+            .quota_bytes
+            .as_ref()
+            .map(Amount::bytes)
+            .transpose()
+            .map_err(|e| format!("quota_bytes: {e}"))?;
+        policy.quota.max_files = self.quota_files;
+        let rate = |what: &str, a: &Option<Amount>| -> Result<Option<u64>, String> {
+            match a.as_ref().map(Amount::bytes).transpose() {
+                Ok(Some(r)) if r < 1024 => Err(format!(
+                    "{what}: {r} bytes per second is too slow (at least 1024)"
+                )),
+                Ok(r) => Ok(r),
+                Err(e) => Err(format!("{what}: {e}")),
+            }
+        };
+        policy.upload_rate = rate("upload_rate", &self.upload_rate)?;
+        policy.download_rate = rate("download_rate", &self.download_rate)?;
+        policy.max_sessions = self.max_sessions;
+        Ok(policy)
+    }
+
+    fn from_entry(u: &UserEntry) -> RawUser {
+        let p = &u.policy;
+        let (permissions, dirs) = match &p.permissions {
+            None => (None, Vec::new()),
+            Some(perms) => (
+                Some(perms.base().iter().map(|x| x.name().to_string()).collect()),
+                perms
+                    .dirs()
+                    .iter()
+                    .rev()
+                    .map(|(path, set)| RawDir {
+                        path: path.as_str().to_string(),
+                        permissions: set.iter().map(|x| x.name().to_string()).collect(),
+                    })
+                    .collect(),
+            ),
+        };
+        RawUser {
+            name: u.name.clone(),
+            password: u.password.clone(),
+            home: u.home.clone(),
+            access: u.access,
+            permissions,
+            allow_from: p.allow_from.iter().map(ToString::to_string).collect(),
+            disabled: u.disabled,
+            quota_bytes: p.quota.max_bytes.map(Amount::Number),
+            quota_files: p.quota.max_files,
+            upload_rate: p.upload_rate.map(Amount::Number),
+            download_rate: p.download_rate.map(Amount::Number),
+            max_sessions: p.max_sessions,
+            dirs,
+        }
+    }
 }
 
 fn default_access() -> Access {
@@ -269,11 +463,19 @@ impl UsersFile {
             if PasswordHash::new(&user.password).is_err() {
                 return Err(UsersError::InvalidHash(user.name));
             }
+            let policy = user
+                .policy()
+                .map_err(|message| UsersError::InvalidPolicy {
+                    user: user.name.clone(),
+                    message,
+                })?;
             out.users.push(UserEntry {
                 name: user.name,
                 password: user.password,
                 home: user.home.map(|h| base.join(h)),
                 access: user.access,
+                disabled: user.disabled,
+                policy,
             });
         }
         Ok(out)
@@ -293,16 +495,7 @@ impl UsersFile {
     /// `path`), readable by its owner only (mode `0600`).
     pub fn save(&self, path: &Path) -> Result<(), UsersError> {
         let raw = RawFile {
-            users: self
-                .users
-                .iter()
-                .map(|u| RawUser {
-                    name: u.name.clone(),
-                    password: u.password.clone(),
-                    home: u.home.clone(),
-                    access: u.access,
-                })
-                .collect(),
+            users: self.users.iter().map(RawUser::from_entry).collect(),
         };
         let text = toml::to_string(&raw).map_err(|e| UsersError::Serialize(e.to_string()))?;
         let io = |source| UsersError::Io {
@@ -360,6 +553,8 @@ impl UsersFile {
             password,
             home,
             access,
+            disabled: false,
+            policy: AccountPolicy::default(),
         });
         Ok(())
     }
@@ -432,12 +627,15 @@ struct DbUser {
     hash: String,
     home: Option<PathBuf>,
     access: Access,
+    disabled: bool,
+    policy: AccountPolicy,
 }
 
 /// The accounts a server accepts: users-file and command-line users, and anonymous access.
 pub struct UserDb {
     default_home: PathBuf,
     anonymous: AnonymousMode,
+    anonymous_incoming: VirtualPath,
     users: HashMap<String, DbUser>,
 }
 
@@ -460,6 +658,9 @@ impl UserDb {
         UserDb {
             default_home,
             anonymous,
+            anonymous_incoming: VirtualPath::root()
+                .join("incoming")
+                .unwrap_or_else(|_| VirtualPath::root()),
             users: HashMap::new(),
         }
     }
@@ -478,8 +679,16 @@ impl UserDb {
             return Err(UsersError::DuplicateUser(name.to_string()));
         }
         let hash = hash_password(password)?;
-        self.users
-            .insert(name.to_string(), DbUser { hash, home, access });
+        self.users.insert(
+            name.to_string(),
+            DbUser {
+                hash,
+                home,
+                access,
+                disabled: false,
+                policy: AccountPolicy::default(),
+            },
+        );
         Ok(())
     }
 
@@ -503,6 +712,8 @@ impl UserDb {
                     hash: user.password,
                     home: user.home,
                     access: user.access,
+                    disabled: user.disabled,
+                    policy: user.policy,
                 },
             );
         }
@@ -523,6 +734,42 @@ impl UserDb {
     pub fn default_home(&self) -> &Path {
         &self.default_home
     }
+
+    /// Sets the folder of [`AnonymousMode::UploadOnly`] uploads (default `/incoming`).
+    pub fn set_anonymous_incoming(&mut self, dir: VirtualPath) {
+        self.anonymous_incoming = dir;
+    }
+
+    /// The folder of [`AnonymousMode::UploadOnly`] uploads.
+    pub fn anonymous_incoming(&self) -> &VirtualPath {
+        &self.anonymous_incoming
+    }
+
+    /// The account of an anonymous login.
+    fn anonymous_account(&self) -> Account {
+        let (access, permissions) = match self.anonymous {
+            AnonymousMode::ReadWrite => (Access::ReadWrite, None),
+            AnonymousMode::UploadOnly => {
+                let mut p = Permissions::uniform(PermSet::read_only());
+                p.set_dir(
+                    self.anonymous_incoming.clone(),
+                    PermSet::of(&[Perm::Write]),
+                );
+                (Access::ReadOnly, Some(p))
+            }
+            _ => (Access::ReadOnly, None),
+        };
+        Account {
+            name: "anonymous".to_string(),
+            home: self.default_home.clone(),
+            access,
+            anonymous: true,
+            policy: AccountPolicy {
+                permissions,
+                ..AccountPolicy::default()
+            },
+        }
+    }
 }
 
 #[async_trait]
@@ -534,17 +781,7 @@ impl Authenticator for UserDb {
 
     async fn authenticate(&self, user: &str, password: &Password) -> Result<Account, AuthError> {
         if self.is_anonymous(user) {
-            let access = match self.anonymous {
-                AnonymousMode::ReadWrite => Access::ReadWrite,
-                _ => Access::ReadOnly,
-            };
-            return Ok(Account {
-                name: "anonymous".to_string(),
-                home: self.default_home.clone(),
-                access,
-                anonymous: true,
-                policy: AccountPolicy::default(),
-            });
+            return Ok(self.anonymous_account());
         }
         let found = self.users.get(user).cloned();
         let hash = found
@@ -555,12 +792,13 @@ impl Authenticator for UserDb {
             .await
             .map_err(|_| AuthError::Backend("password verification failed".to_string()))?;
         match found {
+            Some(found) if matches && found.disabled => Err(AuthError::Disabled),
             Some(found) if matches => Ok(Account {
                 name: user.to_string(),
                 home: found.home.unwrap_or_else(|| self.default_home.clone()),
                 access: found.access,
                 anonymous: false,
-                policy: AccountPolicy::default(),
+                policy: found.policy,
             }),
             _ => Err(AuthError::Invalid),
         }
@@ -571,6 +809,9 @@ impl Authenticator for UserDb {
             return Err(AuthError::Invalid);
         }
         let found = self.users.get(user).ok_or(AuthError::Invalid)?;
+        if found.disabled {
+            return Err(AuthError::Disabled);
+        }
         Ok(Account {
             name: user.to_string(),
             home: found
@@ -579,7 +820,7 @@ impl Authenticator for UserDb {
                 .unwrap_or_else(|| self.default_home.clone()),
             access: found.access,
             anonymous: false,
-            policy: AccountPolicy::default(),
+            policy: found.policy.clone(),
         })
     }
 }

@@ -22,6 +22,8 @@ fn entry(name: &str, home: Option<&str>, access: Access) -> UserEntry {
         password: KNOWN_HASH.to_string(),
         home: home.map(PathBuf::from),
         access,
+        disabled: false,
+        policy: Default::default(),
     }
 }
 

@@ -92,8 +92,10 @@ pub struct ServeArgs {
     /// Users file (see `ferry user add`)
     #[arg(long, value_name = "FILE")]
     pub users_file: Option<PathBuf>,
-    /// Anonymous access: off, ro or rw [default: ro when no user is configured, else off]
-    #[arg(long, value_name = "off|ro|rw")]
+    /// Anonymous access: off, ro, upload-only (read-only, plus uploads into
+    /// --anonymous-incoming that anonymous users cannot list nor download) or rw
+    /// [default: ro when no user is configured, else off]
+    #[arg(long, value_name = "off|ro|upload-only|rw")]
     pub anonymous: Option<String>,
     /// Passive data port range, MIN-MAX with 1024 <= MIN <= MAX <= 65535 [default: any]
     #[arg(long, value_name = "MIN-MAX")]

@@ -25,6 +25,7 @@ use tracing::{info, warn};
 use crate::cli::ServeArgs;
 use crate::config::{self, ServeSettings, TlsMode, TlsSettings};
 use crate::logging;
+use crate::process;
 use ferry_server::tls::ClientAuth;
 use ferry_storage::local::LocalFsFactory;
 use ferry_storage::users::{AnonymousMode, UserDb};
@@ -102,8 +103,13 @@ impl TlsBanner {
 
 /// Runs `ferry serve` to the end.
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    if args.check_config {
+        return process::check_config(args);
+    }
     let settings = config::load(args, std::env::var("RUST_LOG").ok())?;
     logging::init(&settings.log)?;
+    // `run_as`: the user exists and we are root (refused before anything is bound).
+    let privileges = process::Privileges::prepare(&settings)?;
     let keylog = keylog_file();
     let tls = match &settings.tls.material {
         Some(material) => Some(Arc::new(material.build(keylog.is_some())?)),
@@ -130,7 +136,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(server_config, banner, reloader))
+    runtime.block_on(serve(server_config, banner, reloader, privileges))
 }
 
 /// The key log file named by `SSLKEYLOGFILE`, when set and not empty.
@@ -159,7 +165,16 @@ fn server_config(
         tls: tls_settings,
         ops,
     } = settings;
+    if anonymous == AnonymousMode::UploadOnly {
+        // The incoming folder must exist for anonymous uploads to land in it.
+        let incoming = root.join(ops.anonymous_incoming.trim_start_matches('/'));
+        std::fs::create_dir_all(&incoming)
+            .with_context(|| format!("cannot create {}", incoming.display()))?;
+    }
     let mut db = UserDb::new(root, anonymous);
+    if let Ok(incoming) = ferry_proto::VirtualPath::root().join(&ops.anonymous_incoming) {
+        db.set_anonymous_incoming(incoming);
+    }
     for user in &users {
         db.add_user(&user.name, &user.password, None, user.access)
             .with_context(|| format!("cannot add user `{}`", user.name))?;
@@ -228,7 +243,12 @@ impl Reloader {
     }
 }
 
-async fn serve(config: ServerConfig, banner: Banner, reloader: Reloader) -> anyhow::Result<()> {
+async fn serve(
+    config: ServerConfig,
+    banner: Banner,
+    reloader: Reloader,
+    privileges: Option<process::Privileges>,
+) -> anyhow::Result<()> {
     // Install the handlers before announcing the addresses, so that a signal sent as soon
     // as the banner is read is already ours.
     let mut signals = Signals::install().context("cannot install signal handlers")?;
@@ -246,13 +266,21 @@ async fn serve(config: ServerConfig, banner: Banner, reloader: Reloader) -> anyh
         "server started"
     );
 
+    let notifier = process::Notifier::from_env();
+    let status = process::serving_status(&addrs, &implicit, privileges.as_ref().map(|p| p.user()));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let watch_notifier = notifier.clone();
     let watcher = tokio::spawn(async move {
         let mut stop_tx = Some(stop_tx);
         loop {
             match signals.next().await {
-                SignalEvent::Reload => reloader.reload().await,
+                SignalEvent::Reload => {
+                    watch_notifier.reloading();
+                    reloader.reload().await;
+                    watch_notifier.reloaded();
+                }
                 SignalEvent::Stop(first) if stop_tx.is_some() => {
+                    watch_notifier.stopping();
                     info!(
                         signal = first.name(),
                         grace_secs = grace.as_secs(),
@@ -271,11 +299,18 @@ async fn serve(config: ServerConfig, banner: Banner, reloader: Reloader) -> anyh
         }
     });
     let shutdown = async move {
+        // First polled once `run` has started its accept loops.
+        notifier.ready(&status);
         if stop_rx.await.is_err() {
             // The watcher is gone without a signal: never stop on our own.
             std::future::pending::<()>().await;
         }
     };
+    // Every listener (control, implicit FTPS, metrics) is bound above: drop root now,
+    // before the first connection is accepted.
+    if let Some(privileges) = &privileges {
+        privileges.drop_now()?;
+    }
     let result = server.run(shutdown).await;
     watcher.abort();
     result?;
@@ -339,6 +374,7 @@ fn banner_text(addrs: &[SocketAddr], implicit: &[SocketAddr], banner: &Banner) -
     let anonymous = match banner.anonymous {
         AnonymousMode::Off => "off",
         AnonymousMode::ReadOnly => "ro (read-only)",
+        AnonymousMode::UploadOnly => "upload-only (read-only, uploads into the incoming folder)",
         AnonymousMode::ReadWrite => "rw (read-write)",
     };
     text.push_str(&format!("Anonymous access: {anonymous}\n"));

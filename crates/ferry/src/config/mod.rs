@@ -469,15 +469,34 @@ impl ServeSettings {
     }
 }
 
+/// What validation may do on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDisk {
+    /// Create the root directory when it is missing (a real start).
+    Create,
+    /// Create nothing (`--check-config`): a missing root is accepted when it could be
+    /// created, and [`ServeSettings::root`] is then its absolute, not yet existing, path.
+    CheckOnly,
+}
+
 /// Reads the config file named by `args` (if any), lets the flags override it, and
 /// validates the result. `rust_log` is the value of `RUST_LOG`.
 pub fn load(args: &ServeArgs, rust_log: Option<String>) -> Result<ServeSettings, ConfigErrors> {
+    load_with(args, rust_log, OnDisk::Create)
+}
+
+/// [`load`], creating the root directory or not as `on_disk` says.
+pub fn load_with(
+    args: &ServeArgs,
+    rust_log: Option<String>,
+    on_disk: OnDisk,
+) -> Result<ServeSettings, ConfigErrors> {
     let (file_raw, file_errors) = match &args.config {
         Some(path) => file::load(path),
         None => (RawServe::default(), Vec::new()),
     };
     let raw = file_raw.overlay(RawServe::from_args(args));
-    validate(raw, rust_log, file_errors)
+    validate_with(raw, rust_log, file_errors, on_disk)
 }
 
 /// Validates `raw`, adding its problems to `errors` (problems found earlier, e.g. while
@@ -485,7 +504,17 @@ pub fn load(args: &ServeArgs, rust_log: Option<String>) -> Result<ServeSettings,
 pub fn validate(
     raw: RawServe,
     rust_log: Option<String>,
+    errors: Vec<ConfigError>,
+) -> Result<ServeSettings, ConfigErrors> {
+    validate_with(raw, rust_log, errors, OnDisk::Create)
+}
+
+/// [`validate`], creating the root directory or not as `on_disk` says.
+pub fn validate_with(
+    raw: RawServe,
+    rust_log: Option<String>,
     mut errors: Vec<ConfigError>,
+    on_disk: OnDisk,
 ) -> Result<ServeSettings, ConfigErrors> {
     let mut report = |origin: &Origin, message: String| {
         errors.push(ConfigError::new(origin.clone(), message));
@@ -566,7 +595,7 @@ pub fn validate(
             Err(_) => {
                 report(
                     &a.origin,
-                    format!("expected off, ro or rw, found {:?}", a.value),
+                    format!("expected off, ro, upload-only or rw, found {:?}", a.value),
                 );
                 AnonymousMode::Off
             }
@@ -656,8 +685,15 @@ pub fn validate(
         .root
         .unwrap_or_else(|| default(PathBuf::from("ftp-root")));
     // Create the root only when everything else is right: a failed start leaves no trace.
-    let create = errors.is_empty();
+    let create = errors.is_empty() && on_disk == OnDisk::Create;
     let root = match prepare_root(&root_raw.value, create) {
+        Ok(None) if on_disk == OnDisk::CheckOnly => match creatable_dir(&root_raw.value) {
+            Ok(path) => Some(path),
+            Err(m) => {
+                errors.push(ConfigError::new(root_raw.origin.clone(), m));
+                None
+            }
+        },
         Ok(root) => root,
         Err(m) => {
             errors.push(ConfigError::new(root_raw.origin.clone(), m));
@@ -828,6 +864,22 @@ fn prepare_root(root: &Path, create: bool) -> Result<Option<PathBuf>, String> {
         return Err(format!("{} is not a directory", canonical.display()));
     }
     Ok(Some(canonical))
+}
+
+/// The absolute form of `dir`, which does not exist, when it could be created: its nearest
+/// existing ancestor is a directory. Creates nothing.
+fn creatable_dir(dir: &Path) -> Result<PathBuf, String> {
+    let absolute = std::path::absolute(dir)
+        .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;
+    match absolute.ancestors().skip(1).find(|a| a.exists()) {
+        Some(parent) if parent.is_dir() => Ok(absolute),
+        Some(parent) => Err(format!(
+            "{} cannot be created: {} is not a directory",
+            absolute.display(),
+            parent.display()
+        )),
+        None => Err(format!("{} cannot be created", absolute.display())),
+    }
 }
 
 #[cfg(test)]

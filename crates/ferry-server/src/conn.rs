@@ -20,6 +20,8 @@ use ferry_proto::server::{
     TransferKind, TransferOutcome, TransferRequest,
 };
 use ferry_proto::{Command, Reply};
+
+use crate::events::LoginFailure;
 use ferry_storage::Storage;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -49,10 +51,10 @@ struct ControlReader {
 }
 
 impl ControlReader {
-    fn new(rd: ControlRead) -> Self {
+    fn new(rd: ControlRead, max_line: usize) -> Self {
         ControlReader {
             rd,
-            decoder: LineDecoder::new(),
+            decoder: LineDecoder::with_max(max_line),
             buf: vec![0u8; CONTROL_BUF].into_boxed_slice(),
             start: 0,
             end: 0,
@@ -62,10 +64,10 @@ impl ControlReader {
 
     /// Forgets everything read but not yet handled (cleartext sent after AUTH TLS must
     /// never be executed: STARTTLS command injection).
-    fn discard_buffered(&mut self) {
+    fn discard_buffered(&mut self, max_line: usize) {
         self.start = 0;
         self.end = 0;
-        self.decoder = LineDecoder::new();
+        self.decoder = LineDecoder::with_max(max_line);
     }
 
     /// The next line event; `None` at end of stream.
@@ -104,8 +106,14 @@ pub(crate) struct Shared {
     pub session: SessionConfig,
     /// Reloadable limits and accounts.
     pub live: Arc<crate::Live>,
-    /// Live gauges.
-    pub stats: Arc<crate::ServerStats>,
+    /// Admission, session counts, login rates, bans, passive-listener budget.
+    pub gate: Arc<crate::gate::Gate>,
+    /// The number of the next session.
+    pub next_session: AtomicU64,
+    /// Bandwidth buckets: global and per account (`throttle` module docs).
+    pub throttles: crate::throttle::Throttles,
+    /// Per-account quota usage (`quota` module docs).
+    pub quotas: crate::quota::Quotas,
 }
 
 impl Shared {
@@ -136,6 +144,20 @@ struct Conn {
     closing: bool,
     /// The last command was a download that completed (the client may still be reading).
     download_just_ended: bool,
+    /// Server-unique session number (logs, events).
+    id: u64,
+    /// When the session started (login timeout).
+    started: tokio::time::Instant,
+    /// Failed logins in this session (growing delay).
+    failed_logins: u32,
+    /// The logged-in account's session slot.
+    user_ticket: Option<crate::gate::UserTicket>,
+    /// The open passive listener's slot.
+    passive_ticket: Option<crate::gate::PassiveTicket>,
+    /// Bytes moved so far by the current (or last) transfer.
+    last_progress: Arc<AtomicU64>,
+    /// The session's slot (global and per address), freed on drop.
+    _ticket: crate::gate::SessionTicket,
 }
 
 /// Serves one control connection until it closes.
@@ -163,6 +185,14 @@ pub(crate) async fn serve(
                 peer: accepted_from.ip(),
                 reason: crate::events::RefusedReason::BadProxyHeader,
             });
+            return;
+        }
+    };
+    let limits = shared.live.limits();
+    let ticket = match shared.gate.admit(peer.ip(), &limits) {
+        Ok(t) => t,
+        Err(reason) => {
+            refuse(&shared, &mut stream, peer, implicit_tls, reason).await;
             return;
         }
     };
@@ -202,7 +232,11 @@ pub(crate) async fn serve(
         let (r, w) = stream.into_split();
         (ControlRead::Plain(r), ControlWrite::Plain(w))
     };
-    let mut session = Session::new(shared.session.clone(), peer.ip(), local.ip());
+    let session_config = SessionConfig {
+        max_bad_commands_before_login: limits.max_bad_commands_before_login,
+        ..shared.session.clone()
+    };
+    let mut session = Session::new(session_config, peer.ip(), local.ip());
     if implicit_tls {
         session.tls_established();
         session.set_certificate_user(certificate_user(&shared, &peer, client_subject.as_deref()));
@@ -210,7 +244,7 @@ pub(crate) async fn serve(
     let mut conn = Conn {
         shared,
         session,
-        reader: ControlReader::new(rd),
+        reader: ControlReader::new(rd, limits.max_line_length),
         writer: wr,
         tls_trace,
         peer,
@@ -221,22 +255,76 @@ pub(crate) async fn serve(
         queued: VecDeque::new(),
         closing: false,
         download_just_ended: false,
+        id: 0,
+        started: tokio::time::Instant::now(),
+        failed_logins: 0,
+        user_ticket: None,
+        passive_ticket: None,
+        last_progress: Arc::new(AtomicU64::new(0)),
+        _ticket: ticket,
     };
-    info!(%peer, implicit_tls, proxied, "session opened");
+    conn.id = conn.shared.next_session.fetch_add(1, Ordering::Relaxed);
+    info!(%peer, session = conn.id, implicit_tls, proxied, "session opened");
+    conn.shared.emit(&crate::Event::SessionOpened {
+        session: conn.id,
+        peer,
+        proxied,
+        implicit_tls,
+    });
     let greeting = conn.session.greeting();
-    if conn.send(&greeting).await.is_err() {
+    if conn.send(&greeting).await.is_ok() {
+        let result = conn.main_loop(&mut stop).await;
+        if let Err(e) = result {
+            debug!(%peer, error = %e, "session ended with an error");
+        }
+        let _ = conn.writer.shutdown().await;
+    }
+    let user = conn.session.user().map(str::to_string);
+    info!(%peer, session = conn.id, user = user.as_deref().unwrap_or("-"), "session closed");
+    conn.shared.emit(&crate::Event::SessionClosed {
+        session: conn.id,
+        peer,
+        user,
+    });
+}
+
+/// Turns a connection away before the greeting: `421` with the reason (a denied address
+/// just sees the connection close; an implicit-FTPS client gets no cleartext reply).
+async fn refuse(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+    reason: crate::events::RefusedReason,
+) {
+    use crate::events::RefusedReason as R;
+    info!(%peer, reason = reason.as_str(), "connection refused");
+    shared.emit(&crate::Event::ConnectionRefused {
+        peer: peer.ip(),
+        reason,
+    });
+    let text = match reason {
+        R::Banned => "Too many failed logins from your address: try again later.",
+        R::ServerFull => "Too many users on the server: try again later.",
+        R::TooManyFromAddress => "Too many connections from your address: try again later.",
+        _ => return,
+    };
+    if implicit_tls {
         return;
     }
-    let result = conn.main_loop(&mut stop).await;
-    if let Err(e) = result {
-        debug!(%peer, error = %e, "session ended with an error");
-    }
-    let _ = conn.writer.shutdown().await;
-    info!(%peer, user = conn.session.user().unwrap_or("-"), "session closed");
+    let bytes = Reply::new(421, text).encode();
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        stream.write_all(&bytes).await?;
+        stream.shutdown().await
+    })
+    .await;
 }
 
 impl Conn {
     async fn send(&mut self, reply: &Reply) -> io::Result<()> {
+        self.shared.emit(&crate::Event::Reply {
+            code: reply.code.get(),
+        });
         let bytes = reply.encode();
         let stall = self.shared.config.data_timeout.max(Duration::from_secs(10));
         let write = async {
@@ -254,7 +342,16 @@ impl Conn {
 
     async fn main_loop(&mut self, stop: &mut watch::Receiver<bool>) -> io::Result<()> {
         let idle = self.shared.config.idle_timeout;
+        let login_timeout = self.shared.live.limits().login_timeout;
         while !self.closing {
+            // Before login, the login timeout bounds the wait too (slow or silent clients).
+            let logged_in = self.session.user().is_some();
+            let (wait, login_deadline) = if logged_in {
+                (idle, false)
+            } else {
+                let left = login_timeout.saturating_sub(self.started.elapsed());
+                (idle.min(left), left <= idle)
+            };
             let event = if let Some(ev) = self.queued.pop_front() {
                 ev
             } else {
@@ -263,9 +360,14 @@ impl Conn {
                 }
                 tokio::select! {
                     _ = stop.changed() => return self.close_for_shutdown().await,
-                    r = tokio::time::timeout(idle, self.reader.next()) => match r {
+                    r = tokio::time::timeout(wait, self.reader.next()) => match r {
                         Err(_) => {
-                            self.send(&Reply::new(421, "Timeout: closing control connection.")).await?;
+                            let text = if login_deadline {
+                                "Login timeout: closing control connection."
+                            } else {
+                                "Timeout: closing control connection."
+                            };
+                            self.send(&Reply::new(421, text)).await?;
                             return Ok(());
                         }
                         Ok(Ok(Some(ev))) => ev,
@@ -316,15 +418,35 @@ impl Conn {
                     return Ok(());
                 }
                 Action::Authenticate { user, password } => {
-                    let auth = self.shared.config.authenticator.clone();
-                    let grant = match auth.authenticate(&user, &password).await {
-                        Ok(account) => self.open_account(account),
-                        Err(e) => {
-                            warn!(peer = %self.peer, %user, reason = %e, "login failed");
-                            None
+                    let limits = self.shared.live.limits();
+                    let ip = self.peer.ip();
+                    if !self.shared.gate.login_attempt(ip, &limits) {
+                        warn!(peer = %self.peer, %user, "too many login attempts from this address");
+                        self.login_failed_event(&user, LoginFailure::RateLimited);
+                        self.send(&Reply::new(
+                            421,
+                            "Too many login attempts from your address: try again later.",
+                        ))
+                        .await?;
+                        self.closing = true;
+                        return Ok(());
+                    }
+                    let auth = self.shared.live.authenticator();
+                    let result = if self.shared.gate.user_banned(&user) {
+                        // Banned user names fail like a wrong password, at the same cost.
+                        let _ = auth.authenticate(&user, &password).await;
+                        Err(LoginFailure::BadCredentials)
+                    } else {
+                        match auth.authenticate(&user, &password).await {
+                            Ok(account) => Ok(account),
+                            Err(ferry_storage::AuthError::Disabled) => Err(LoginFailure::Disabled),
+                            Err(e) => {
+                                debug!(peer = %self.peer, %user, reason = %e, "authentication failed");
+                                Err(LoginFailure::BadCredentials)
+                            }
                         }
                     };
-                    self.session.on_auth(grant)
+                    self.finish_login(user, result, false).await?
                 }
                 Action::StartTls => {
                     let ok = self.start_tls().await;
@@ -335,28 +457,39 @@ impl Conn {
                     Vec::new()
                 }
                 Action::AuthenticateByCertificate { user } => {
-                    let auth = self.shared.config.authenticator.clone();
-                    let grant = match auth.lookup(&user).await {
-                        Ok(account) => self.open_account(account),
-                        Err(e) => {
-                            warn!(peer = %self.peer, %user, reason = %e, "certificate login failed");
-                            None
-                        }
+                    let auth = self.shared.live.authenticator();
+                    let result = match auth.lookup(&user).await {
+                        Ok(account) => Ok(account),
+                        Err(ferry_storage::AuthError::Disabled) => Err(LoginFailure::Disabled),
+                        Err(_) => Err(LoginFailure::BadCredentials),
                     };
-                    self.session.on_auth(grant)
+                    self.finish_login(user, result, true).await?
                 }
                 Action::LoggedIn(_) => Vec::new(),
                 Action::LoggedOut => {
                     self.storage = None;
                     self.account = None;
+                    self.user_ticket = None;
                     Vec::new()
                 }
                 Action::ClearDataSetup => {
                     self.passive = None;
+                    self.passive_ticket = None;
                     Vec::new()
                 }
                 Action::OpenPassive => {
                     self.passive = None;
+                    self.passive_ticket = None;
+                    let max = self.shared.live.limits().max_passive_listeners;
+                    let Some(slot) = self.shared.gate.passive(max) else {
+                        warn!(peer = %self.peer, "passive listener refused: the server has its maximum open");
+                        let more = self
+                            .session
+                            .on_passive(Err("too many passive connections open, try again".into()));
+                        todo.extend(more);
+                        continue;
+                    };
+                    self.passive_ticket = Some(slot);
                     let range = self.shared.config.passive_ports.as_ref();
                     let result = match data::open_passive(self.local.ip(), range) {
                         Ok(l) => match l.local_addr() {
@@ -375,7 +508,9 @@ impl Conn {
                 }
                 Action::Fs(op) => {
                     let result = self.run_fs(&op).await;
-                    self.session.on_fs(result)
+                    let more = self.session.on_fs(result);
+                    self.file_change_event(&op, &more);
+                    more
                 }
                 Action::StatList(path) => {
                     self.stat_list(&path).await?;
@@ -383,7 +518,10 @@ impl Conn {
                     Vec::new()
                 }
                 Action::Transfer(req) => {
+                    let started = tokio::time::Instant::now();
                     let (outcome, name) = self.run_transfer(&req).await?;
+                    self.passive_ticket = None;
+                    self.transfer_event(&req, &outcome, name.as_deref(), started.elapsed());
                     self.download_just_ended = !req.kind.is_upload()
                         && matches!(outcome, TransferOutcome::Complete { .. });
                     log_transfer(&self.peer, &req, &outcome);
@@ -396,24 +534,199 @@ impl Conn {
         Ok(())
     }
 
-    /// Opens a logged-in account's storage; `None` (login refused) when it cannot be.
-    fn open_account(&mut self, account: ferry_storage::Account) -> Option<LoginGrant> {
+    /// Ends a login attempt: the account's address rules and session limit, its storage,
+    /// then the session's reply; a failure is delayed, counted and may ban the address.
+    async fn finish_login(
+        &mut self,
+        user: String,
+        result: Result<ferry_storage::Account, LoginFailure>,
+        by_certificate: bool,
+    ) -> io::Result<Vec<Action>> {
+        let limits = self.shared.live.limits();
+        let result = result.and_then(|account| {
+            if !account.allowed_from(self.peer.ip()) {
+                return Err(LoginFailure::AddressNotAllowed);
+            }
+            Ok(account)
+        });
+        let account = match result {
+            Ok(a) => a,
+            Err(reason) => return self.login_refused(&user, reason, &limits).await,
+        };
+        let max = account
+            .policy
+            .max_sessions
+            .unwrap_or(limits.max_sessions_per_user);
+        let Some(slot) = self.shared.gate.user_session(&account.name, max) else {
+            warn!(peer = %self.peer, user = %account.name, max, "login refused: too many sessions for this account");
+            self.login_failed_event(&user, LoginFailure::TooManySessions);
+            return Ok(self
+                .session
+                .on_login_failed("too many sessions for this account, try again later"));
+        };
         match self.shared.config.storage.open(&account) {
             Ok(storage) => {
+                info!(peer = %self.peer, session = self.id, user = %account.name, anonymous = account.anonymous, "login");
+                self.shared.emit(&crate::Event::LoginOk {
+                    session: self.id,
+                    peer: self.peer,
+                    user: account.name.clone(),
+                    anonymous: account.anonymous,
+                    by_certificate,
+                });
                 self.storage = Some(storage);
-                self.account = Some(account.clone());
-                info!(peer = %self.peer, user = %account.name, anonymous = account.anonymous, "login");
-                Some(LoginGrant {
+                self.user_ticket = Some(slot);
+                let grant = LoginGrant {
                     user: account.name.clone(),
                     permissions: account.permissions(),
                     anonymous: account.anonymous,
-                })
+                };
+                self.account = Some(account);
+                Ok(self.session.on_auth(Some(grant)))
             }
             Err(e) => {
                 warn!(user = %account.name, error = %e, "cannot open the account's storage");
-                None
+                self.login_failed_event(&user, LoginFailure::Storage);
+                Ok(self.session.on_auth(None))
             }
         }
+    }
+
+    /// A refused login: wait the growing delay, record the failure (which may ban the
+    /// address), answer `530`, and close after a ban.
+    async fn login_refused(
+        &mut self,
+        user: &str,
+        reason: LoginFailure,
+        limits: &crate::Limits,
+    ) -> io::Result<Vec<Action>> {
+        warn!(peer = %self.peer, session = self.id, %user, reason = reason.as_str(), "login failed");
+        self.login_failed_event(user, reason);
+        self.failed_logins = self.failed_logins.saturating_add(1);
+        let ip = self.peer.ip();
+        let outcome = self
+            .shared
+            .gate
+            .login_failed(ip, user, self.failed_logins, limits);
+        if !outcome.delay.is_zero() {
+            tokio::time::sleep(outcome.delay).await;
+        }
+        let mut actions = self.session.on_auth(None);
+        if let Some(ban) = outcome.ban {
+            warn!(
+                peer = %self.peer,
+                user = ban.user.as_deref().unwrap_or("-"),
+                failures = ban.failures,
+                secs = ban.duration.as_secs(),
+                "address banned after failed logins"
+            );
+            self.shared.emit(&crate::Event::Banned {
+                ip,
+                user: ban.user,
+                duration: ban.duration,
+                failures: ban.failures,
+            });
+            actions.retain(|a| matches!(a, Action::Reply(_)));
+            actions.push(Action::Reply(Reply::new(
+                421,
+                "Too many failed logins: your address is banned for a while.",
+            )));
+            actions.push(Action::Close);
+        }
+        Ok(actions)
+    }
+
+    fn login_failed_event(&self, user: &str, reason: LoginFailure) {
+        self.shared.emit(&crate::Event::LoginFailed {
+            session: self.id,
+            peer: self.peer,
+            user: user.chars().take(64).collect(),
+            reason,
+        });
+    }
+
+    /// Tells observers about a command that changed (or tried to change) the tree.
+    fn file_change_event(&self, op: &FsOp, replies: &[Action]) {
+        use crate::events::FileChange;
+        let change = match op {
+            FsOp::Mkd(p) => FileChange::Mkdir(p.to_string()),
+            FsOp::Rmd(p) => FileChange::Rmdir(p.to_string()),
+            FsOp::Dele(p) => FileChange::Delete(p.to_string()),
+            FsOp::Rename { from, to } => FileChange::Rename {
+                from: from.to_string(),
+                to: to.to_string(),
+            },
+            FsOp::Chmod { path, mode } => FileChange::Chmod {
+                path: path.to_string(),
+                mode: *mode,
+            },
+            FsOp::Mfmt { path, mtime } => FileChange::SetMtime {
+                path: path.to_string(),
+                mtime: *mtime,
+            },
+            FsOp::Cwd(_) | FsOp::Rnfr(_) | FsOp::Size(_) | FsOp::Mdtm(_) | FsOp::Mlst(_) => {
+                return
+            }
+        };
+        let code = replies
+            .iter()
+            .find_map(|a| match a {
+                Action::Reply(r) => Some(r.code.get()),
+                _ => None,
+            })
+            .unwrap_or(0);
+        self.shared.emit(&crate::Event::FileChanged {
+            session: self.id,
+            peer: self.peer,
+            user: self.session.user().unwrap_or("-").to_string(),
+            change,
+            code,
+        });
+    }
+
+    /// Tells observers about a finished transfer.
+    fn transfer_event(
+        &self,
+        req: &TransferRequest,
+        outcome: &TransferOutcome,
+        name: Option<&str>,
+        duration: Duration,
+    ) {
+        use crate::events::{Direction, TransferRecord};
+        let (direction, path) = match &req.kind {
+            TransferKind::Retr { path, .. } => (Direction::Download, path.to_string()),
+            TransferKind::Stor { path, .. } => (Direction::Upload, path.to_string()),
+            TransferKind::Stou { dir, base } => {
+                let file = name.unwrap_or(base);
+                let path = dir
+                    .join(file)
+                    .map_or_else(|_| dir.to_string(), |p| p.to_string());
+                (Direction::Upload, path)
+            }
+            TransferKind::List { path, .. } => (Direction::Listing, path.to_string()),
+        };
+        let (bytes, complete) = match outcome {
+            TransferOutcome::Complete { bytes } => (*bytes, true),
+            _ => (self.last_transfer_bytes(), false),
+        };
+        self.shared.emit(&crate::Event::Transfer(TransferRecord {
+            session: self.id,
+            peer: self.peer,
+            user: self.session.user().unwrap_or("-").to_string(),
+            anonymous: self.account.as_ref().is_some_and(|a| a.anonymous),
+            direction,
+            path,
+            bytes,
+            duration,
+            ascii: req.ascii,
+            complete,
+            ended: std::time::SystemTime::now(),
+        }));
+    }
+
+    /// Bytes moved by the last transfer that did not complete (counted while it ran).
+    fn last_transfer_bytes(&self) -> u64 {
+        self.last_progress.load(Ordering::Relaxed)
     }
 
     /// AUTH TLS: the handshake on the control connection. Anything the client sent after
@@ -425,7 +738,8 @@ impl Conn {
         if self.reader.start < self.reader.end || !self.queued.is_empty() {
             warn!(peer = %self.peer, "cleartext sent after AUTH TLS discarded (command injection attempt?)");
         }
-        self.reader.discard_buffered();
+        self.reader
+            .discard_buffered(self.shared.live.limits().max_line_length);
         self.queued.clear();
         let rd = std::mem::replace(&mut self.reader.rd, ControlRead::Gone);
         let wr = std::mem::replace(&mut self.writer, ControlWrite::Gone);
@@ -518,10 +832,20 @@ impl Conn {
             }
             FsOp::Mkd(p) => storage.mkdir(p).await.map(|_| None).map_err(e),
             FsOp::Rmd(p) => storage.rmdir(p).await.map(|_| None).map_err(e),
-            FsOp::Dele(p) => storage.remove_file(p).await.map(|_| None).map_err(e),
+            FsOp::Dele(p) => {
+                let (quotas, account) = (&self.shared.quotas, self.account.as_ref());
+                crate::quota::remove_file(quotas, account, &storage, p)
+                    .await
+                    .map(|_| None)
+                    .map_err(e)
+            }
             FsOp::Rename { from, to } => {
                 info!(peer = %self.peer, from = %from, to = %to, "rename");
-                storage.rename(from, to).await.map(|_| None).map_err(e)
+                let (quotas, account) = (&self.shared.quotas, self.account.as_ref());
+                crate::quota::rename(quotas, account, &storage, from, to)
+                    .await
+                    .map(|_| None)
+                    .map_err(e)
             }
             FsOp::Mfmt { path, mtime } => storage
                 .set_mtime(path, *mtime)
@@ -593,10 +917,13 @@ impl Conn {
             Ok(s) => s,
             Err(e) => return Ok((TransferOutcome::OpenFailed(e), None)),
         };
-        let progress = AtomicU64::new(0);
+        // Shared with the session so a failed transfer can still report its bytes.
+        let progress = self.last_progress.clone();
+        progress.store(0, Ordering::Relaxed);
         let wait = self.shared.config.data_timeout;
         let peer_ip = self.session.peer();
         let local_ip = self.local.ip();
+        let trusted = self.shared.config.proxy_from.clone();
         let passive = match req.endpoint {
             DataEndpoint::Passive => match self.passive.take() {
                 Some(l) => Some(l),
@@ -610,22 +937,46 @@ impl Conn {
             DataEndpoint::Active(_) => None,
         };
 
-        // Phase 1: open the file or directory, then the data connection.
+        // Quota and bandwidth of this transfer (limits read now: a reload applies to the
+        // transfers that start after it).
+        let account = self.account.clone();
+        let shared = self.shared.clone();
+        shared.quotas.accounts_in_force(&shared.live.authenticator());
+        let way = if req.kind.is_upload() {
+            crate::throttle::Way::Up
+        } else {
+            crate::throttle::Way::Down
+        };
+        let throttle =
+            shared
+                .throttles
+                .for_transfer(&shared.live.limits(), account.as_ref(), way);
+
+        // Phase 1: check the quota, open the file or directory, then the data connection.
         let phase1 = async {
+            let mut charge =
+                crate::quota::begin_upload(&shared.quotas, account.as_ref(), &storage, &req.kind)
+                    .await
+                    .map_err(TransferOutcome::OpenFailed)?;
             let prepared = transfer::prepare(&storage, &req.kind).await?;
+            if let Some(c) = charge.as_mut() {
+                c.opened();
+            }
             let stream = match (req.endpoint, &passive) {
-                (DataEndpoint::Passive, Some(l)) => data::accept_from(l, peer_ip, wait).await,
+                (DataEndpoint::Passive, Some(l)) => {
+                    data::accept_from(l, peer_ip, &trusted, wait).await
+                }
                 (DataEndpoint::Active(target), _) => {
                     data::connect_active(target, local_ip, wait).await
                 }
                 (DataEndpoint::Passive, None) => Err(io::Error::other("no passive listener")),
             };
             match stream {
-                Ok(s) => Ok((prepared, s)),
+                Ok(s) => Ok((prepared, s, charge)),
                 Err(e) => Err(TransferOutcome::NoDataConnection(e.to_string())),
             }
         };
-        let (prepared, stream) = match self.race_control(phase1, &progress, req).await? {
+        let (prepared, stream, charge) = match self.race_control(phase1, &progress, req).await? {
             Raced::Aborted => return Ok((TransferOutcome::Aborted, None)),
             Raced::ControlLost => return Ok((control_lost(), None)),
             Raced::Done(Err(outcome)) => return Ok((outcome, None)),
@@ -677,6 +1028,8 @@ impl Conn {
                 dir_perm: &dir_perm,
                 facts: &facts,
             },
+            throttle,
+            quota: charge,
         };
         let require_reuse = self.shared.config.session_reuse == SessionReuse::Require;
         let phase2 = async move {

@@ -51,12 +51,17 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+pub mod audit;
 mod conn;
 mod data;
 pub mod events;
+mod gate;
 pub mod limits;
+pub mod metrics;
 mod proxy;
+mod quota;
 mod stream;
+mod throttle;
 pub mod tls;
 mod transfer;
 
@@ -330,7 +335,10 @@ impl Server {
             config: self.config,
             session,
             live: self.control.live.clone(),
-            stats: self.stats.clone(),
+            gate: Arc::new(gate::Gate::new(self.stats.clone())),
+            next_session: std::sync::atomic::AtomicU64::new(1),
+            throttles: throttle::Throttles::new(),
+            quotas: quota::Quotas::new(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut accept_loops = JoinSet::new();
@@ -345,7 +353,17 @@ impl Server {
             );
             accept_loops.spawn(loop_);
         }
+        // Expired bans and counters are dropped now and then (the bans gauge follows).
+        let tidy_shared = shared.clone();
+        let tidy = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(15));
+            loop {
+                every.tick().await;
+                tidy_shared.gate.tidy(&tidy_shared.live.limits());
+            }
+        });
         shutdown.await;
+        tidy.abort();
         info!("shutting down: no new sessions; running transfers may finish");
         let _ = stop_tx.send(true);
         while accept_loops.join_next().await.is_some() {}

@@ -232,8 +232,7 @@ impl Permissions {
 
     /// True when the account can change nothing anywhere.
     pub fn is_read_only(&self) -> bool {
-        !self.base.can_change_anything()
-            && !self.dirs.iter().any(|(_, s)| s.can_change_anything())
+        !self.base.can_change_anything() && !self.dirs.iter().any(|(_, s)| s.can_change_anything())
     }
 }
 
@@ -255,7 +254,10 @@ mod tests {
             PermSet::of(&[Perm::List, Perm::Write])
         );
         assert!("fly".parse::<PermSet>().is_err());
-        assert_eq!(PermSet::of(&[Perm::Read, Perm::List]).to_string(), "list,read");
+        assert_eq!(
+            PermSet::of(&[Perm::Read, Perm::List]).to_string(),
+            "list,read"
+        );
         assert_eq!(PermSet::NONE.to_string(), "none");
     }
 

@@ -323,9 +323,7 @@ impl Drop for PassiveTicket {
     fn drop(&mut self) {
         let mut st = self.gate.lock();
         st.passive = st.passive.saturating_sub(1);
-        self.gate
-            .stats
-            .set_passive_listeners(u64::from(st.passive));
+        self.gate.stats.set_passive_listeners(u64::from(st.passive));
     }
 }
 

@@ -178,6 +178,13 @@ pub trait WriteSink: Send {
     /// when it would replace an existing file, keep the partial bytes otherwise). Dropping a
     /// sink without calling `finish` or `abort` must behave like `abort`.
     async fn abort(self: Box<Self>) -> Result<(), StorageError>;
+    /// The upload must leave no trace (it went over a quota): leave the target as it was
+    /// before the upload. A file the upload created is removed; a replacement's temporary
+    /// file is dropped (the old file keeps its content); an append or an in-place write
+    /// ([`WriteMode::At`]) is truncated back to the file's original length (bytes
+    /// overwritten in place before that length keep the new data: there is no copy of the
+    /// old ones).
+    async fn discard(self: Box<Self>) -> Result<(), StorageError>;
 }
 
 /// Streams a directory's entries in batches, so a listing never holds a whole large

@@ -19,6 +19,9 @@
 //! - `Append` opens for appending (creating the file if missing), `At(n)` overwrites the
 //!   existing file in place from byte `n` (no truncation; past the end it extends the
 //!   file), `CreateNew` creates exclusively.
+//! - `discard` (an upload over a quota) leaves the target as before: a created file is
+//!   removed, a replacement's temporary file dropped, an append or in-place write truncated
+//!   back to the original length.
 //!
 //! Names starting with [`TEMP_PREFIX`] belong to Ferry: they are never listed, reading them
 //! gives [`StorageError::NotFound`] and creating, changing or removing them gives
@@ -408,6 +411,9 @@ fn open_sink(root: &Dir, rel: &str, mode: WriteMode) -> Result<SinkState, Storag
     let mut options = OpenOptions::new();
     options.write(true).custom_flags(nonblock_flag());
     let mut replace = None;
+    // What the target was before the upload, for `discard`: its length, or `None` when
+    // this upload creates it.
+    let original = existing.as_ref().map(|md| md.len());
     let file = match mode {
         WriteMode::Replace => {
             let created = match existing {
@@ -468,6 +474,8 @@ fn open_sink(root: &Dir, rel: &str, mode: WriteMode) -> Result<SinkState, Storag
         file: Some(file),
         parent,
         replace,
+        target: name.to_string(),
+        original,
         written: 0,
     };
     if let Some(file) = &state.file {
@@ -509,6 +517,10 @@ struct SinkState {
     /// The directory holding the target, so a rename of an ancestor does not misplace it.
     parent: Dir,
     replace: Option<Replacement>,
+    /// The target's name in `parent`.
+    target: String,
+    /// The target's length before the upload; `None` when the upload created it.
+    original: Option<u64>,
     written: u64,
 }
 
@@ -529,6 +541,43 @@ impl SinkState {
             }
         }
         Ok(self.written)
+    }
+
+    /// Leaves the target as it was before the upload (see [`WriteSink::discard`]).
+    fn discard(mut self) -> Result<(), StorageError> {
+        let file = self.file.take();
+        if self.replace.is_some() {
+            // Drop removes the temporary file; the target was never touched.
+            return Ok(());
+        }
+        match self.original {
+            None => {
+                drop(file);
+                match self.parent.remove_file(&self.target) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(io_err(e)),
+                }
+            }
+            Some(len) => {
+                let file = match file {
+                    Some(f) => f,
+                    // The handle was lost to a cancelled write: open the target again.
+                    None => {
+                        let mut options = OpenOptions::new();
+                        options.write(true).custom_flags(nonblock_flag());
+                        let f = self
+                            .parent
+                            .open_with(&self.target, &options)
+                            .map_err(io_err)?
+                            .into_std();
+                        require_regular(&f)?;
+                        f
+                    }
+                };
+                file.set_len(len).map_err(io_err)
+            }
+        }
     }
 }
 
@@ -586,5 +635,12 @@ impl WriteSink for LocalSink {
             .await?;
         }
         Ok(())
+    }
+
+    async fn discard(mut self: Box<Self>) -> Result<(), StorageError> {
+        match self.state.take() {
+            Some(state) => run_blocking(move || state.discard()).await,
+            None => Ok(()),
+        }
     }
 }

@@ -281,7 +281,8 @@ impl Amount {
 /// A number of bytes with an optional unit: `K`/`M`/`G`/`T` (powers of 1000), `KiB`/`MiB`/
 /// `GiB`/`TiB` (powers of 1024); a trailing `B` or `/s` is ignored.
 pub fn parse_amount(s: &str) -> Result<u64, String> {
-    let bad = || format!("expected a number of bytes such as 1048576, \"1MiB\" or \"500K\", found {s:?}");
+    let bad =
+        || format!("expected a number of bytes such as 1048576, \"1MiB\" or \"500K\", found {s:?}");
     let t = s.trim();
     let t = t.strip_suffix("/s").unwrap_or(t).trim_end();
     let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -330,7 +331,11 @@ impl RawUser {
                 .trim()
                 .parse::<ipnet::IpNet>()
                 .map(|n| n.trunc())
-                .or_else(|_| net.trim().parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .or_else(|_| {
+                    net.trim()
+                        .parse::<std::net::IpAddr>()
+                        .map(ipnet::IpNet::from)
+                })
                 .map_err(|_| format!("allow_from: {net:?} is not an address or CIDR network"))?;
             policy.allow_from.push(parsed);
         }
@@ -463,12 +468,10 @@ impl UsersFile {
             if PasswordHash::new(&user.password).is_err() {
                 return Err(UsersError::InvalidHash(user.name));
             }
-            let policy = user
-                .policy()
-                .map_err(|message| UsersError::InvalidPolicy {
-                    user: user.name.clone(),
-                    message,
-                })?;
+            let policy = user.policy().map_err(|message| UsersError::InvalidPolicy {
+                user: user.name.clone(),
+                message,
+            })?;
             out.users.push(UserEntry {
                 name: user.name,
                 password: user.password,
@@ -751,10 +754,7 @@ impl UserDb {
             AnonymousMode::ReadWrite => (Access::ReadWrite, None),
             AnonymousMode::UploadOnly => {
                 let mut p = Permissions::uniform(PermSet::read_only());
-                p.set_dir(
-                    self.anonymous_incoming.clone(),
-                    PermSet::of(&[Perm::Write]),
-                );
+                p.set_dir(self.anonymous_incoming.clone(), PermSet::of(&[Perm::Write]));
                 (Access::ReadOnly, Some(p))
             }
             _ => (Access::ReadOnly, None),

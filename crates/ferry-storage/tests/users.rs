@@ -425,3 +425,138 @@ fn secrets_never_in_debug_or_errors() {
         assert!(!format!("{e:?} {e}").contains("$argon2"));
     }
 }
+
+#[tokio::test]
+async fn policies_load_round_trip_and_apply_at_login() {
+    use ferry_proto::perm::{Perm, PermSet};
+    use ferry_proto::VirtualPath;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("users.toml");
+    write(
+        &path,
+        &format!(
+            r#"
+[[user]]
+name = "alice"
+password = "{KNOWN_HASH}"
+permissions = ["list", "read"]
+allow_from = ["192.0.2.0/24", "2001:db8::1"]
+quota_bytes = "1MiB"
+quota_files = 10
+upload_rate = "2MiB"
+download_rate = 4096
+max_sessions = 2
+
+[[user.dir]]
+path = "/pub/"
+permissions = ["all"]
+
+[[user.dir]]
+path = "/pub/locked"
+permissions = ["none"]
+
+[[user]]
+name = "bob"
+password = "{KNOWN_HASH}"
+disabled = true
+"#
+        ),
+    );
+    let file = UsersFile::load(&path).expect("load");
+    let alice = file.get("alice").expect("alice");
+    let p = &alice.policy;
+    assert_eq!(p.quota.max_bytes, Some(1 << 20));
+    assert_eq!(p.quota.max_files, Some(10));
+    assert_eq!(p.upload_rate, Some(2 << 20));
+    assert_eq!(p.download_rate, Some(4096));
+    assert_eq!(p.max_sessions, Some(2));
+    assert_eq!(p.allow_from.len(), 2);
+    let perms = p.permissions.as_ref().expect("permissions");
+    let vp = |s: &str| VirtualPath::root().join(s).expect("path");
+    assert_eq!(perms.in_dir(&vp("/")), PermSet::read_only());
+    assert_eq!(perms.in_dir(&vp("/pub/x")), PermSet::all());
+    assert_eq!(perms.in_dir(&vp("/pub/locked/y")), PermSet::NONE);
+    assert!(file.get("bob").expect("bob").disabled);
+
+    // Saving keeps everything (values normalised).
+    file.save(&path).expect("save");
+    assert_eq!(UsersFile::load(&path).expect("reload"), file);
+
+    let mut db = UserDb::new(PathBuf::from("/srv"), AnonymousMode::Off);
+    db.add_users_file(file).expect("db");
+    let ok = db
+        .authenticate("alice", &Password::new(KNOWN_PASSWORD))
+        .await
+        .expect("alice logs in");
+    assert!(ok.allowed_from("192.0.2.77".parse().expect("ip")));
+    assert!(!ok.allowed_from("198.51.100.1".parse().expect("ip")));
+    assert!(ok.permissions().in_dir(&vp("/pub")).has(Perm::Delete));
+    // A disabled account with the right password: Disabled; with a wrong one: Invalid.
+    assert!(matches!(
+        db.authenticate("bob", &Password::new(KNOWN_PASSWORD)).await,
+        Err(AuthError::Disabled)
+    ));
+    assert!(matches!(
+        db.authenticate("bob", &Password::new("wrong")).await,
+        Err(AuthError::Invalid)
+    ));
+    assert!(matches!(db.lookup("bob").await, Err(AuthError::Disabled)));
+}
+
+#[test]
+fn invalid_policies_are_located_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("users.toml");
+    for (field, needle) in [
+        ("permissions = [\"fly\"]", "unknown permission"),
+        ("allow_from = [\"nowhere\"]", "allow_from"),
+        ("quota_bytes = \"lots\"", "quota_bytes"),
+        ("upload_rate = 10", "too slow"),
+        (
+            "[[user.dir]]\npath = \"/a\"\npermissions = [\"swim\"]",
+            "dir \"/a\"",
+        ),
+    ] {
+        write(
+            &path,
+            &format!("[[user]]\nname = \"alice\"\npassword = \"{KNOWN_HASH}\"\n{field}\n"),
+        );
+        let err = UsersFile::load(&path).expect_err(field).to_string();
+        assert!(
+            err.contains("alice") && err.contains(needle),
+            "{field}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn anonymous_upload_only_writes_only_into_incoming() {
+    use ferry_proto::perm::Perm;
+    use ferry_proto::VirtualPath;
+    let vp = |s: &str| VirtualPath::root().join(s).expect("path");
+    let mut db = UserDb::new(PathBuf::from("/srv"), AnonymousMode::UploadOnly);
+    db.set_anonymous_incoming(vp("/drop"));
+    let a = db
+        .authenticate("anonymous", &Password::new("me@example.com"))
+        .await
+        .expect("anonymous");
+    assert!(a.anonymous);
+    let p = a.permissions();
+    assert!(p.in_dir(&vp("/")).has(Perm::Read));
+    assert!(!p.in_dir(&vp("/")).has(Perm::Write));
+    let drop = p.in_dir(&vp("/drop"));
+    assert!(drop.has(Perm::Write));
+    for no in [
+        Perm::List,
+        Perm::Read,
+        Perm::Overwrite,
+        Perm::Delete,
+        Perm::Rename,
+    ] {
+        assert!(!drop.has(no), "{no:?}");
+    }
+    assert_eq!(
+        "upload-only".parse::<AnonymousMode>(),
+        Ok(AnonymousMode::UploadOnly)
+    );
+}

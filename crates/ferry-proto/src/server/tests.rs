@@ -643,11 +643,20 @@ fn per_directory_permissions_decide_each_command() {
     assert!(transfer_of(&mut s, "RETR /a.txt").is_ok());
     assert!(transfer_of(&mut s, "LIST /").is_ok());
     assert_eq!(transfer_of(&mut s, "STOR /a.txt"), Err(vec![550]));
-    for cmd in ["DELE /a", "MKD /d", "RMD /pub", "RNFR /a", "SITE CHMOD 644 /a"] {
+    for cmd in [
+        "DELE /a",
+        "MKD /d",
+        "RMD /pub",
+        "RNFR /a",
+        "SITE CHMOD 644 /a",
+    ] {
         assert_eq!(codes(&line(&mut s, cmd)), [550], "{cmd}");
     }
     // /pub: everything (MKD inside /pub is governed by /pub's rule).
-    assert!(matches!(line(&mut s, "MKD /pub/new")[..], [Action::Fs(FsOp::Mkd(_))]));
+    assert!(matches!(
+        line(&mut s, "MKD /pub/new")[..],
+        [Action::Fs(FsOp::Mkd(_))]
+    ));
     s.on_fs(Ok(None));
     assert!(matches!(
         transfer_of(&mut s, "STOR /pub/x"),
@@ -657,7 +666,10 @@ fn per_directory_permissions_decide_each_command() {
         })
     ));
     // Rename out of /pub into the read-only root: refused at RNTO.
-    assert!(matches!(line(&mut s, "RNFR /pub/x")[..], [Action::Fs(FsOp::Rnfr(_))]));
+    assert!(matches!(
+        line(&mut s, "RNFR /pub/x")[..],
+        [Action::Fs(FsOp::Rnfr(_))]
+    ));
     s.on_fs(Ok(Some(EntryInfo {
         kind: EntryKind::File,
         ..dir_meta()
@@ -672,18 +684,27 @@ fn per_directory_permissions_decide_each_command() {
             ..
         })
     ));
-    assert_eq!(transfer_of(&mut s, "APPE /incoming/drop.bin"), Err(vec![550]));
+    assert_eq!(
+        transfer_of(&mut s, "APPE /incoming/drop.bin"),
+        Err(vec![550])
+    );
     line(&mut s, "PASV");
     s.on_passive(Ok(0x1234));
     assert_eq!(codes(&line(&mut s, "REST 10")), [350]);
     assert_eq!(codes(&line(&mut s, "STOR /incoming/drop.bin")), [550]);
-    assert_eq!(transfer_of(&mut s, "RETR /incoming/drop.bin"), Err(vec![550]));
+    assert_eq!(
+        transfer_of(&mut s, "RETR /incoming/drop.bin"),
+        Err(vec![550])
+    );
     assert_eq!(transfer_of(&mut s, "LIST /incoming"), Err(vec![550]));
     assert_eq!(transfer_of(&mut s, "NLST /incoming/*.bin"), Err(vec![550]));
     assert_eq!(codes(&line(&mut s, "SIZE /incoming/drop.bin")), [550]);
     assert_eq!(codes(&line(&mut s, "STAT /incoming")), [550]);
     // Changing into it is fine (clients cd before uploading).
-    assert!(matches!(line(&mut s, "CWD /incoming")[..], [Action::Fs(FsOp::Cwd(_))]));
+    assert!(matches!(
+        line(&mut s, "CWD /incoming")[..],
+        [Action::Fs(FsOp::Cwd(_))]
+    ));
 }
 
 #[test]

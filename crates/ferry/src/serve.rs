@@ -17,6 +17,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use ferry_server::audit::{AuditLog, XferLog};
+use ferry_server::metrics::Metrics;
 use ferry_server::tls::TlsContext;
 use ferry_server::{Server, ServerConfig, SessionReuse, TlsPolicy};
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -128,10 +130,16 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         user_names: settings.user_names().map(str::to_string).collect(),
         tls: TlsBanner::new(&settings.tls, tls.as_deref()),
     };
-    let reloader = Reloader { tls: tls.clone() };
+    // Metrics and log files: opened now, before any privilege drop.
+    let observability = Observability::open(&settings.ops)?;
+    let reloader = Reloader {
+        tls: tls.clone(),
+        observability: observability.clone(),
+    };
     // Builds the account database here, before the runtime: hashing the command-line
     // passwords is slow on purpose.
-    let server_config = server_config(settings, tls)?;
+    let mut server_config = server_config(settings, tls)?;
+    server_config.observers.extend(observability.observers());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -213,12 +221,15 @@ fn server_config(
 #[derive(Clone)]
 struct Reloader {
     tls: Option<Arc<TlsContext>>,
+    /// The xferlog and audit log are reopened (log rotation).
+    observability: Observability,
 }
 
 impl Reloader {
     /// Reloads every part, logging what happened to each.
     async fn reload(&self) {
         info!("SIGHUP: reloading");
+        self.observability.reopen();
         match self.tls.clone() {
             Some(tls) => {
                 let result =
@@ -243,6 +254,108 @@ impl Reloader {
     }
 }
 
+/// The metrics endpoint and the log files (`metrics_listen`, `xferlog`, `audit_log`).
+#[derive(Clone, Default)]
+struct Observability {
+    metrics: Option<(SocketAddr, Arc<Metrics>)>,
+    xferlog: Option<Arc<XferLog>>,
+    audit_log: Option<Arc<AuditLog>>,
+}
+
+impl Observability {
+    /// Opens the log files (an unwritable path stops the start) and makes the counters.
+    fn open(ops: &config::OpsSettings) -> anyhow::Result<Observability> {
+        let xferlog = match &ops.xferlog {
+            Some(path) => Some(Arc::new(XferLog::open(path).context("xferlog")?)),
+            None => None,
+        };
+        let audit_log = match &ops.audit_log {
+            Some(path) => Some(Arc::new(AuditLog::open(path).context("audit log")?)),
+            None => None,
+        };
+        Ok(Observability {
+            metrics: ops.metrics_listen.map(|a| (a, Arc::new(Metrics::new()))),
+            xferlog,
+            audit_log,
+        })
+    }
+
+    /// The observers to give the server.
+    fn observers(&self) -> Vec<Arc<dyn ferry_server::Observer>> {
+        let mut out: Vec<Arc<dyn ferry_server::Observer>> = Vec::new();
+        if let Some((_, m)) = &self.metrics {
+            out.push(m.clone());
+        }
+        if let Some(x) = &self.xferlog {
+            out.push(x.clone());
+        }
+        if let Some(a) = &self.audit_log {
+            out.push(a.clone());
+        }
+        out
+    }
+
+    /// Binds the metrics listener, when there is one.
+    async fn bind_metrics(
+        &self,
+    ) -> anyhow::Result<Option<(tokio::net::TcpListener, Arc<Metrics>)>> {
+        let Some((addr, metrics)) = &self.metrics else {
+            return Ok(None);
+        };
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+        Ok(Some((listener, metrics.clone())))
+    }
+
+    /// Reopens the log files (SIGHUP, after log rotation).
+    fn reopen(&self) {
+        if let Some(x) = &self.xferlog {
+            x.reopen();
+        }
+        if let Some(a) = &self.audit_log {
+            a.reopen();
+        }
+    }
+
+    /// Writes what is queued (waiting a little) when the server stops.
+    fn close(&self) {
+        let wait = std::time::Duration::from_secs(2);
+        if let Some(x) = &self.xferlog {
+            x.close(wait);
+        }
+        if let Some(a) = &self.audit_log {
+            a.close(wait);
+        }
+    }
+}
+
+/// Prints the `Metrics: http://ADDR/metrics` banner line (with the bound port) and serves
+/// the endpoint until the process ends.
+fn announce_metrics(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    stats: Arc<ferry_server::ServerStats>,
+) {
+    match listener.local_addr() {
+        Ok(addr) => {
+            let mut out = std::io::stdout().lock();
+            let line = format!("Metrics: http://{addr}/metrics\n");
+            if let Err(e) = out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
+                warn!(error = %e, "cannot write the metrics address to standard output");
+            }
+            info!(address = %addr, "metrics endpoint started");
+        }
+        Err(e) => warn!(error = %e, "metrics listener has no address"),
+    }
+    tokio::spawn(ferry_server::metrics::serve_metrics(
+        listener,
+        metrics,
+        stats,
+        std::future::pending(),
+    ));
+}
+
 async fn serve(
     config: ServerConfig,
     banner: Banner,
@@ -256,7 +369,12 @@ async fn serve(
     let server = Server::bind(config).await?;
     let addrs = server.local_addrs();
     let implicit = server.implicit_addrs();
+    let observability = reloader.observability.clone();
+    let metrics = observability.bind_metrics().await?;
     print_banner(&addrs, &implicit, &banner);
+    if let Some((listener, metrics)) = metrics {
+        announce_metrics(listener, metrics, server.stats());
+    }
     info!(
         addresses = ?addrs,
         implicit_ftps = ?implicit,
@@ -313,6 +431,7 @@ async fn serve(
     }
     let result = server.run(shutdown).await;
     watcher.abort();
+    observability.close();
     result?;
     info!("server stopped");
     Ok(())

@@ -9,6 +9,16 @@
 //!
 //! Plain TYPE I downloads use `sendfile(2)` through rustix (no copy through user space);
 //! TYPE A and uploads go through a bounded buffer.
+//!
+//! Bandwidth limits ([`crate::throttle`]): every data loop asks its [`Throttle`] for each
+//! chunk before moving it, and cuts its chunks to the throttle's burst: downloads (the
+//! buffered and the sendfile paths, plain or TLS, TYPE I or A) count the bytes sent on the
+//! wire, uploads the bytes read from it, listings count as downloads. An unlimited
+//! throttle costs nothing.
+//!
+//! Quotas ([`crate::quota`]): an upload with an [`UploadCharge`] has each chunk approved
+//! (as written to storage, after TYPE A conversion) before it is written; a refused chunk
+//! ends the upload with [`WriteSink::discard`] (no partial file remains) and `552`.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,8 +37,11 @@ use ferry_storage::{DirLister, Metadata, ReadHandle, Storage, StorageError, Writ
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
+use crate::quota::UploadCharge;
 use crate::stream::DataStream;
+use crate::throttle::Throttle;
 use tokio::time::timeout;
+use tracing::{info, warn};
 
 /// Size of the buffer used for uploads and non-sendfile downloads.
 const BUF_SIZE: usize = 256 * 1024;
@@ -123,7 +136,14 @@ pub async fn prepare(
             let sink = storage
                 .open_write(path, mode)
                 .await
-                .map_err(|e| open_error(e, offset))?;
+                .map_err(|e| match e {
+                    // An account that may not overwrite: the name is taken (as vsftpd's 553).
+                    StorageError::AlreadyExists => TransferOutcome::OpenFailed(OpError::new(
+                        553,
+                        "file exists and may not be overwritten",
+                    )),
+                    e => open_error(e, offset),
+                })?;
             Ok(Prepared::Receive {
                 sink,
                 unique_name: None,
@@ -188,6 +208,10 @@ pub struct RunOptions<'a> {
     pub list: Option<(ListFormat, Option<&'a str>)>,
     /// The MLSx `perm` fact for files and directories, and the facts to show.
     pub mlsx: MlsxOptions<'a>,
+    /// Bandwidth limits (global and the account's) for this transfer's direction.
+    pub throttle: Throttle,
+    /// Quota bookkeeping of an upload under a quota.
+    pub quota: Option<UploadCharge>,
 }
 
 /// What MLSD lines show.
@@ -204,12 +228,13 @@ pub struct MlsxOptions<'a> {
 pub async fn run(
     prepared: Prepared,
     mut stream: DataStream,
-    opts: RunOptions<'_>,
+    mut opts: RunOptions<'_>,
 ) -> TransferOutcome {
+    let charge = opts.quota.take();
     let result = match prepared {
         Prepared::Send { handle } => send_file(handle, &mut stream, &opts).await,
         Prepared::Receive { sink, .. } => {
-            let outcome = receive_file(sink, &mut stream, &opts).await;
+            let outcome = receive_file(sink, &mut stream, &opts, charge).await;
             // Answer the client's close_notify with ours (clients such as Python's ftplib
             // wait for it); the upload is already complete, so a failure here changes
             // nothing.
@@ -291,7 +316,7 @@ async fn send_file(
     }
     // Buffered path: TLS, TYPE A, or files sendfile cannot handle.
     let mut file = tokio::fs::File::from_std(file);
-    let mut buf = vec![0u8; BUF_SIZE];
+    let mut buf = vec![0u8; opts.throttle.cap(BUF_SIZE)];
     let mut wire = Vec::with_capacity(if opts.ascii { BUF_SIZE * 2 } else { 0 });
     let mut enc = AsciiEncoder::new();
     let mut total = 0u64;
@@ -311,6 +336,7 @@ async fn send_file(
         } else {
             chunk
         };
+        opts.throttle.acquire(out.len() as u64).await;
         write_all_timed(stream, out, opts.stall).await?;
         total += out.len() as u64;
         opts.progress.store(total, Ordering::Relaxed);
@@ -330,19 +356,33 @@ async fn sendfile_all(
 ) -> Result<u64, SendfileError> {
     let mut pos = offset;
     let mut total = 0u64;
+    // Under a bandwidth limit: bytes granted by the throttle and not sent yet; each
+    // sendfile call sends at most that much.
+    let limited = !opts.throttle.is_unlimited();
+    let grant = opts.throttle.cap(SENDFILE_CHUNK);
+    let mut allowed = 0usize;
     loop {
+        if limited && allowed == 0 {
+            opts.throttle.acquire(grant as u64).await;
+            allowed = grant;
+        }
+        let ask = if limited { allowed } else { SENDFILE_CHUNK };
         match timeout(opts.stall, stream.writable()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(SendfileError::Failed(Failure::Net(e))),
             Err(_) => return Err(SendfileError::Failed(Failure::Net(timed_out()))),
         }
         let r = stream.try_io(Interest::WRITABLE, || {
-            rustix::fs::sendfile(stream, file, Some(&mut pos), SENDFILE_CHUNK)
-                .map_err(io::Error::from)
+            rustix::fs::sendfile(stream, file, Some(&mut pos), ask).map_err(io::Error::from)
         });
         match r {
-            Ok(0) => return Ok(total),
+            Ok(0) => {
+                // The end: what was granted and not sent goes back to the buckets.
+                opts.throttle.refund(allowed as u64);
+                return Ok(total);
+            }
             Ok(n) => {
+                allowed = allowed.saturating_sub(n);
                 total += n as u64;
                 opts.progress.store(total, Ordering::Relaxed);
             }
@@ -363,8 +403,9 @@ async fn receive_file(
     mut sink: Box<dyn WriteSink>,
     stream: &mut DataStream,
     opts: &RunOptions<'_>,
+    mut charge: Option<UploadCharge>,
 ) -> TransferOutcome {
-    let mut buf = vec![0u8; BUF_SIZE];
+    let mut buf = vec![0u8; opts.throttle.cap(BUF_SIZE)];
     let mut out = Vec::with_capacity(BUF_SIZE);
     let mut dec = AsciiDecoder::new();
     let mut total = 0u64;
@@ -377,6 +418,7 @@ async fn receive_file(
             }
             Err(Failure::Storage(e)) => return TransferOutcome::StorageFailed(op_error(&e)),
         };
+        opts.throttle.acquire(n as u64).await;
         let chunk = buf.get(..n).unwrap_or_default();
         if n == 0 {
             if opts.ascii {
@@ -388,6 +430,11 @@ async fn receive_file(
             out.extend_from_slice(chunk);
         }
         if !out.is_empty() {
+            if let Some(c) = charge.as_mut() {
+                if let Err(refused) = c.try_write(out.len() as u64) {
+                    return over_quota(sink, charge, refused).await;
+                }
+            }
             match sink.write(std::mem::take(&mut out)).await {
                 Ok(mut back) => {
                     back.clear();
@@ -403,11 +450,40 @@ async fn receive_file(
         opts.progress.store(total, Ordering::Relaxed);
         if n == 0 {
             return match sink.finish().await {
-                Ok(_) => TransferOutcome::Complete { bytes: total },
+                Ok(_) => {
+                    if let Some(c) = charge {
+                        c.finish();
+                    }
+                    TransferOutcome::Complete { bytes: total }
+                }
                 Err(e) => TransferOutcome::StorageFailed(op_error(&e)),
             };
         }
     }
+}
+
+/// Ends an upload that would go over the quota: the sink is discarded (no partial file,
+/// a replaced file keeps its content, an append is truncated back), its charge given back,
+/// and the session answers `552`.
+async fn over_quota(
+    sink: Box<dyn WriteSink>,
+    charge: Option<UploadCharge>,
+    refused: OpError,
+) -> TransferOutcome {
+    let written = charge.as_ref().map_or(0, UploadCharge::written);
+    match sink.discard().await {
+        Ok(()) => {
+            info!(written, "upload over the quota discarded");
+            if let Some(c) = charge {
+                c.discard();
+            }
+        }
+        Err(e) => {
+            // What is left on disk stays charged (the charge settles as interrupted).
+            warn!(error = %e, "upload over the quota could not be discarded entirely");
+        }
+    }
+    TransferOutcome::StorageFailed(refused)
 }
 
 /// Current time as Unix seconds, for listing dates.
@@ -449,7 +525,7 @@ async fn send_listing<W: AsyncWrite + Unpin>(
     w: &mut W,
     opts: &RunOptions<'_>,
 ) -> Result<u64, Failure> {
-    write_listing(
+    listing_to(
         source,
         format,
         pattern,
@@ -457,6 +533,7 @@ async fn send_listing<W: AsyncWrite + Unpin>(
         opts.stall,
         &opts.mlsx,
         Some(opts.progress),
+        &opts.throttle,
     )
     .await
 }
@@ -471,6 +548,25 @@ pub async fn write_listing<W: AsyncWrite + Unpin>(
     mlsx: &MlsxOptions<'_>,
     progress: Option<&AtomicU64>,
 ) -> Result<u64, Failure> {
+    let unlimited = Throttle::unlimited();
+    listing_to(
+        source, format, pattern, w, stall, mlsx, progress, &unlimited,
+    )
+    .await
+}
+
+/// [`write_listing`] under a bandwidth limit.
+#[allow(clippy::too_many_arguments)]
+async fn listing_to<W: AsyncWrite + Unpin>(
+    source: ListSource,
+    format: ListFormat,
+    pattern: Option<&str>,
+    w: &mut W,
+    stall: Duration,
+    mlsx: &MlsxOptions<'_>,
+    progress: Option<&AtomicU64>,
+    throttle: &Throttle,
+) -> Result<u64, Failure> {
     let now = unix_now();
     let mut out = Vec::with_capacity(LIST_BATCH * 96);
     let mut total = 0u64;
@@ -478,6 +574,7 @@ pub async fn write_listing<W: AsyncWrite + Unpin>(
     match source {
         ListSource::Single(entry) => {
             format_entry(&entry, format, now, mlsx, &mut out);
+            throttle.acquire(out.len() as u64).await;
             write_all_timed(w, &out, stall).await?;
             total += out.len() as u64;
         }
@@ -493,6 +590,7 @@ pub async fn write_listing<W: AsyncWrite + Unpin>(
             for entry in batch.iter().filter(|e| keep(e)) {
                 format_entry(entry, format, now, mlsx, &mut out);
             }
+            throttle.acquire(out.len() as u64).await;
             write_all_timed(w, &out, stall).await?;
             total += out.len() as u64;
             if let Some(p) = progress {

@@ -5,6 +5,9 @@
 //!   transfer that uses it ends or another PASV/PORT replaces it, so ports never leak.
 //! - Only a connection from the control peer's IP is accepted on it (PASV theft
 //!   protection): others are closed and the listener keeps waiting until the deadline.
+//!   Behind a trusted proxy (which also relays the passive ports), the data connection
+//!   comes from the proxy: it must then start with a PROXY header naming the control
+//!   peer's IP, or it is refused like a foreign one.
 //! - Active connects go only to the address the session state machine already checked
 //!   (control peer IP, port ≥ 1024), from the control connection's local address.
 
@@ -14,13 +17,18 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use ferry_proto::server::canonical_ip;
+use ipnet::IpNet;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::{timeout_at, Instant};
-use tracing::warn;
+use tracing::{debug, warn};
+
+use crate::proxy;
 
 /// Connections from a wrong address tolerated on one passive listener before giving up.
 const MAX_FOREIGN_CONNECTIONS: u32 = 32;
+/// How long a trusted proxy may take to send the PROXY header of a data connection.
+pub const PROXY_HEADER_WAIT: Duration = Duration::from_secs(10);
 
 /// Binds a listener on `ip`, on a free port from `range` (or any port when `None`).
 pub fn open_passive(ip: IpAddr, range: Option<&RangeInclusive<u16>>) -> io::Result<TcpListener> {
@@ -59,21 +67,52 @@ fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// Accepts the data connection from `peer`'s IP on `listener`, waiting up to `wait`.
+///
+/// A connection from one of the `trusted` proxies counts as coming from the address its
+/// PROXY header names (read within [`PROXY_HEADER_WAIT`] and the deadline); one without
+/// a valid header is refused. Connections from other addresses are taken as they are.
 pub async fn accept_from(
     listener: &TcpListener,
     peer: IpAddr,
+    trusted: &[IpNet],
     wait: Duration,
 ) -> io::Result<TcpStream> {
     let deadline = Instant::now() + wait;
+    let peer = canonical_ip(peer);
     let mut foreign = 0u32;
     loop {
-        let (stream, from) = timeout_at(deadline, listener.accept())
+        let (mut stream, from) = timeout_at(deadline, listener.accept())
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no data connection in time"))??;
-        if canonical_ip(from.ip()) == peer {
-            return Ok(stream);
+        let client = if proxy::is_trusted(from.ip(), trusted) {
+            let header_deadline = deadline.min(Instant::now() + PROXY_HEADER_WAIT);
+            let read = proxy::read_header(&mut stream);
+            match timeout_at(header_deadline, read).await {
+                Ok(Ok((header, _))) => Some(header.client_or(from)),
+                Ok(Err(e)) => {
+                    warn!(proxy = %from, error = %e, "data connection from a trusted proxy without a valid PROXY header refused");
+                    None
+                }
+                Err(_) => {
+                    warn!(proxy = %from, "data connection from a trusted proxy sent no PROXY header in time");
+                    None
+                }
+            }
+        } else {
+            Some(from)
+        };
+        match client {
+            Some(client) if canonical_ip(client.ip()) == peer => {
+                if client != from {
+                    debug!(proxy = %from, %client, "data connection through a trusted proxy");
+                }
+                return Ok(stream);
+            }
+            Some(client) => {
+                warn!(%from, %client, expected = %peer, "data connection from a foreign address refused");
+            }
+            None => {}
         }
-        warn!(%from, expected = %peer, "data connection from a foreign address refused");
         drop(stream);
         foreign += 1;
         if foreign >= MAX_FOREIGN_CONNECTIONS {

@@ -66,6 +66,16 @@ impl Control {
         Control::from_stream(connect_from(source, addr))
     }
 
+    /// Connect, send `prefix` first (a PROXY protocol header, say) and read the greeting.
+    pub fn connect_with_prefix(addr: SocketAddr, prefix: &[u8]) -> Control {
+        let mut stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+            .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        stream
+            .write_all(prefix)
+            .unwrap_or_else(|e| panic!("send prefix to {addr}: {e}"));
+        Control::from_stream(stream)
+    }
+
     fn from_stream(stream: TcpStream) -> Control {
         stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
         stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");

@@ -133,17 +133,14 @@ pub async fn prepare(
                 StoreMode::At(n) => (WriteMode::At(*n), *n),
                 StoreMode::Create => (WriteMode::CreateNew, 0),
             };
-            let sink = storage
-                .open_write(path, mode)
-                .await
-                .map_err(|e| match e {
-                    // An account that may not overwrite: the name is taken (as vsftpd's 553).
-                    StorageError::AlreadyExists => TransferOutcome::OpenFailed(OpError::new(
-                        553,
-                        "file exists and may not be overwritten",
-                    )),
-                    e => open_error(e, offset),
-                })?;
+            let sink = storage.open_write(path, mode).await.map_err(|e| match e {
+                // An account that may not overwrite: the name is taken (as vsftpd's 553).
+                StorageError::AlreadyExists => TransferOutcome::OpenFailed(OpError::new(
+                    553,
+                    "file exists and may not be overwritten",
+                )),
+                e => open_error(e, offset),
+            })?;
             Ok(Prepared::Receive {
                 sink,
                 unique_name: None,

@@ -10,7 +10,10 @@
 //! line is written with a single `write(2)` (nothing stays buffered in the process).
 //! [`XferLog::reopen`] and [`AuditLog::reopen`] open the path again (after `logrotate`
 //! renamed the file, on SIGHUP); when that fails, the old file stays in use. A failed
-//! write is reported once in the server log until writes succeed again.
+//! write is reported once in the server log until writes succeed again. The files are
+//! opened before the server drops root privileges (`run_as`): for a reopen to work after
+//! that, the directory must be writable by that user, or the rotation must create the new
+//! file for it (logrotate's `create 0640 ftp adm`).
 //!
 //! # xferlog
 //!

@@ -563,3 +563,60 @@ fn a_ban_is_logged_and_counted() {
         "{body}"
     );
 }
+
+/// An anonymous download: access-mode `a`, the login name in the username field, and the
+/// e-mail given as password (which wu-ftpd logged there) nowhere.
+#[test]
+fn anonymous_download_in_the_xferlog() {
+    const EMAIL: &str = "visitor-5kq@example.org";
+    let logs = Logs::new();
+    let x = logs.xferlog.to_str().unwrap().to_string();
+    let a = logs.audit.to_str().unwrap().to_string();
+    let server = Server::builder()
+        .anonymous("ro")
+        .args(&["--xferlog", &x, "--audit-log", &a])
+        .start();
+    let data = payload(5000);
+    std::fs::write(server.root().join("pub.bin"), &data).unwrap();
+    let mut c = Control::login(server.addr(), "anonymous", EMAIL);
+    c.expect("TYPE I", &[200]);
+    assert_eq!(download(&mut c, "/pub.bin"), data);
+    c.expect("QUIT", &[221]);
+
+    let xfer = wait_for(&logs.xferlog, "the download", |t| t.lines().count() >= 1);
+    let f: Vec<&str> = xfer.split_whitespace().collect();
+    assert_eq!(f.len(), 18, "{xfer}");
+    assert_eq!(
+        &f[7..],
+        [
+            "5000",
+            "/pub.bin",
+            "b",
+            "_",
+            "o",
+            "a",
+            "anonymous",
+            "ftp",
+            "0",
+            "*",
+            "c"
+        ]
+    );
+    let audit = wait_for(&logs.audit, "the session's close", |t| {
+        has(t, "session_close", &[])
+    });
+    assert!(
+        has(
+            &audit,
+            "login",
+            &[("user", "anonymous".into()), ("anonymous", true.into())]
+        ),
+        "{audit}"
+    );
+    for text in [&xfer, &audit] {
+        assert!(
+            !text.contains(EMAIL),
+            "the anonymous password was logged:\n{text}"
+        );
+    }
+}

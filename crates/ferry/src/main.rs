@@ -11,6 +11,8 @@
 //!   TLS certificate on SIGHUP;
 //! - [`user_cmd`]: `ferry user add|passwd|del|list` over a users file;
 //! - [`logging`]: the `tracing` subscriber (human or JSON, on standard error);
+//! - [`process`]: the privilege drop (`--run-as`), systemd notifications and
+//!   `ferry serve --check-config`;
 //! - [`client`]: the client commands `ls`, `get`, `put`, `mirror`, `shell` (curl-like exit
 //!   codes, listed in their `--help`).
 //! - [`analyze`]: `ferry analyze` (capture analysis: table, JSON lines, hex, HTML, TUI; exit
@@ -24,6 +26,7 @@ mod cli;
 mod client;
 mod config;
 mod logging;
+mod process;
 mod serve;
 mod user_cmd;
 

@@ -117,6 +117,9 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         Some(material) => Some(Arc::new(material.build(keylog.is_some())?)),
         None => None,
     };
+    if let (Some(p), Some(at)) = (&privileges, tls.as_ref().and_then(|t| t.generated_at())) {
+        p.adopt_generated_certificate(&at);
+    }
     if let (Some(_), Some(file)) = (&tls, &keylog) {
         eprintln!(
             "ferry: warning: {KEYLOG_ENV} is set: TLS secrets are written to {}; anyone \

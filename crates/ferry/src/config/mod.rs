@@ -501,6 +501,7 @@ pub fn load_with(
 
 /// Validates `raw`, adding its problems to `errors` (problems found earlier, e.g. while
 /// reading the file); succeeds only when there are none at all.
+#[cfg(test)]
 pub fn validate(
     raw: RawServe,
     rust_log: Option<String>,

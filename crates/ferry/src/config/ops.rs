@@ -128,6 +128,9 @@ pub(crate) fn validate(raw: &RawServe, errors: &mut Vec<ConfigError>) -> OpsSett
         if name.is_empty() || name.chars().any(|c| c.is_control() || c == ':') {
             report(&u.origin, format!("{:?} is not a user name", u.value));
             None
+        } else if let Err(m) = crate::process::lookup_user(name) {
+            report(&u.origin, m);
+            None
         } else {
             Some(name.to_string())
         }

@@ -3,6 +3,7 @@
 //!
 //! The privilege tests need root (CI runs as root): run as another user they FAIL with a
 //! message saying so, they are never skipped.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

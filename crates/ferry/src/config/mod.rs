@@ -870,8 +870,8 @@ fn prepare_root(root: &Path, create: bool) -> Result<Option<PathBuf>, String> {
 /// The absolute form of `dir`, which does not exist, when it could be created: its nearest
 /// existing ancestor is a directory. Creates nothing.
 fn creatable_dir(dir: &Path) -> Result<PathBuf, String> {
-    let absolute = std::path::absolute(dir)
-        .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;
+    let absolute =
+        std::path::absolute(dir).map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;
     match absolute.ancestors().skip(1).find(|a| a.exists()) {
         Some(parent) if parent.is_dir() => Ok(absolute),
         Some(parent) => Err(format!(

@@ -161,8 +161,9 @@ impl Privileges {
         &self.user
     }
 
-    /// Gives `path`, created by this start before the switch, to the user (so that it can
-    /// read it again after the switch). Logs a warning when that fails.
+    /// Gives `path` (a file the server made or writes, opened as root before the switch) to
+    /// the user, so that it can open it again after the switch. Logs a warning when that
+    /// fails.
     pub fn adopt(&self, path: &Path) {
         let (uid, gid) = (self.user.uid.as_raw(), self.user.gid.as_raw());
         if let Err(e) = std::os::unix::fs::chown(path, Some(uid), Some(gid)) {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ferry_proto::Password;
-use ferry_server::{Limits, Server, ServerConfig};
+use ferry_server::{Limits, Server, ServerConfig, ServerControl};
 use ferry_storage::local::LocalFsFactory;
 use ferry_storage::{Access, Account, AccountPolicy, AuthError, Authenticator, Quota};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -60,20 +60,25 @@ impl Authenticator for Accounts {
 
 struct Running {
     addr: SocketAddr,
+    control: ServerControl,
     _stop: oneshot::Sender<()>,
+}
+
+fn accounts(root: &Path, users: &[(&str, AccountPolicy)]) -> Accounts {
+    Accounts {
+        root: root.to_path_buf(),
+        users: users
+            .iter()
+            .map(|(n, p)| (n.to_string(), p.clone()))
+            .collect(),
+    }
 }
 
 async fn start(root: &Path, users: &[(&str, AccountPolicy)], limits: Limits) -> Running {
     for (name, _) in users {
         std::fs::create_dir_all(root.join(name)).expect("home");
     }
-    let accounts = Accounts {
-        root: root.to_path_buf(),
-        users: users
-            .iter()
-            .map(|(n, p)| (n.to_string(), p.clone()))
-            .collect(),
-    };
+    let accounts = accounts(root, users);
     let mut config = ServerConfig::new(Arc::new(accounts), Arc::new(LocalFsFactory::new()));
     config.listen = vec!["127.0.0.1:0".parse().expect("addr")];
     config.data_timeout = Duration::from_secs(10);
@@ -86,6 +91,7 @@ async fn start(root: &Path, users: &[(&str, AccountPolicy)], limits: Limits) -> 
     };
     let server = Server::bind(config).await.expect("bind");
     let addr = server.local_addrs()[0];
+    let control = server.control();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = server
@@ -94,7 +100,11 @@ async fn start(root: &Path, users: &[(&str, AccountPolicy)], limits: Limits) -> 
             })
             .await;
     });
-    Running { addr, _stop: tx }
+    Running {
+        addr,
+        control,
+        _stop: tx,
+    }
 }
 
 fn policy(up: Option<u64>, down: Option<u64>, quota: Quota) -> AccountPolicy {
@@ -493,5 +503,58 @@ async fn file_count_quota_and_delete_frees_quota() {
     assert_eq!(code, 552, "{text}");
     assert_eq!(other.cmd("DELE c.bin").await.0, 250);
     let ((code, text), _) = c.upload("STOR e.bin", &pattern(5_000)).await;
+    assert_eq!(code, 226, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloaded_limits_apply_to_the_next_transfers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let users = [("ivy", AccountPolicy::default())];
+    let limits = Limits {
+        download_rate: Some(MIB),
+        ..Limits::default()
+    };
+    let server = start(dir.path(), &users, limits.clone()).await;
+    let body = pattern(2 * MIB as usize);
+    std::fs::write(dir.path().join("ivy/two.bin"), &body).expect("write");
+    let mut c = Client::login(server.addr, "ivy").await;
+    let (_, took) = c.download("RETR two.bin").await;
+    within_20_percent("2 MiB at 1 MiB/s", took, Duration::from_secs(2));
+    // A reload doubles the rate: the same session's next download takes half the time.
+    server.control.set_limits(Limits {
+        download_rate: Some(2 * MIB),
+        ..limits.clone()
+    });
+    let (_, took) = c.download("RETR two.bin").await;
+    within_20_percent("2 MiB at 2 MiB/s", took, Duration::from_secs(1));
+    // And a reload that removes the limit frees the next transfer.
+    server.control.set_limits(Limits {
+        download_rate: None,
+        ..limits
+    });
+    let (got, took) = c.download("RETR two.bin").await;
+    assert!(got == body);
+    assert!(took < Duration::from_millis(600), "unlimited took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloading_the_accounts_recounts_files_changed_behind_the_servers_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let users = [("jo", policy(None, None, quota(None, Some(2))))];
+    let server = start(dir.path(), &users, Limits::default()).await;
+    let home = dir.path().join("jo");
+    std::fs::write(home.join("one.bin"), b"1").expect("write");
+    let mut c = Client::login(server.addr, "jo").await;
+    let ((code, text), _) = c.upload("STOR two.bin", b"2").await;
+    assert_eq!(code, 226, "{text}");
+    // Removed outside the server: the usage kept in memory does not know yet.
+    std::fs::remove_file(home.join("one.bin")).expect("remove");
+    let ((code, text), _) = c.upload("STOR three.bin", b"3").await;
+    assert_eq!(code, 552, "{text}");
+    // A reload of the accounts (SIGHUP) makes the next upload count the home again.
+    server
+        .control
+        .set_authenticator(Arc::new(accounts(dir.path(), &users)));
+    let ((code, text), _) = c.upload("STOR three.bin", b"3").await;
     assert_eq!(code, 226, "{text}");
 }

@@ -204,7 +204,7 @@ impl Permissions {
         self.dirs.retain(|(d, _)| *d != dir);
         self.dirs.push((dir, perms));
         self.dirs
-            .sort_by(|(a, _), (b, _)| b.as_str().len().cmp(&a.as_str().len()));
+            .sort_by_key(|(d, _)| std::cmp::Reverse(d.as_str().len()));
     }
 
     /// The account-wide set.

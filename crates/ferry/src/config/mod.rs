@@ -299,7 +299,9 @@ impl RawServe {
             ban_after: one("--ban-after", &args.ban_after),
             ban_window: one("--ban-window", &args.ban_window),
             ban_time: one("--ban-time", &args.ban_time),
-            ban_user_names: args.ban_user_names.then(|| Located::flag("--ban-user-names", true)),
+            ban_user_names: args
+                .ban_user_names
+                .then(|| Located::flag("--ban-user-names", true)),
             login_fail_delay: one("--login-fail-delay", &args.login_fail_delay),
             ban_exempt: list("--ban-exempt", &args.ban_exempt),
             allow: list("--allow", &args.allow),

@@ -198,9 +198,8 @@ pub fn parse_net(s: &str) -> Result<IpNet, String> {
 /// Bytes per second: a whole number with an optional unit: `K`/`M`/`G` (powers of 1000),
 /// `KiB`/`MiB`/`GiB` (powers of 1024), an optional trailing `B` or `/s`.
 pub fn parse_rate(s: &str) -> Result<u64, String> {
-    let bad = || {
-        format!("expected bytes per second, e.g. 1048576, \"1MiB\" or \"500K\", found {s:?}")
-    };
+    let bad =
+        || format!("expected bytes per second, e.g. 1048576, \"1MiB\" or \"500K\", found {s:?}");
     let t = s.trim();
     let t = t.strip_suffix("/s").unwrap_or(t).trim_end();
     let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());

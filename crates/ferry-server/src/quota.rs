@@ -11,7 +11,8 @@
 //!   with their sizes; symlinks and special files are neither counted nor followed (a
 //!   symlink to a big file outside the quota's reach costs nothing, as in most FTP
 //!   servers). The walk is bounded ([`MAX_SCAN_DEPTH`] levels, [`MAX_SCAN_ENTRIES`]
-//!   entries): beyond that the usage is what was counted, and a warning is logged.
+//!   entries, a bounded queue of directories): beyond that the usage is what was counted,
+//!   and a warning is logged.
 //! - **Kept up to date in memory.** Uploads charge their net growth as they write (see
 //!   [`UploadCharge`]), `DELE` frees the file's size and one file ([`remove_file`] stats
 //!   before deleting), a rename over an existing file frees the replaced file ([`rename`]);
@@ -60,6 +61,9 @@ use tracing::{debug, warn};
 pub const MAX_SCAN_DEPTH: usize = 64;
 /// Directory entries a usage walk looks at, in all.
 pub const MAX_SCAN_ENTRIES: u64 = 1_000_000;
+/// Directories waiting to be walked at once (a very wide tree); beyond this, further
+/// subdirectories are skipped and the walk is incomplete.
+const MAX_PENDING_DIRS: usize = 65_536;
 /// Entries asked of a directory lister per batch.
 const SCAN_BATCH: usize = 1024;
 /// A usage older than this is recomputed at the next upload that finds no other upload of
@@ -142,7 +146,7 @@ pub async fn scan(storage: &Arc<dyn Storage>, max_entries: u64) -> Scan {
                             Ok(c) if c.parent() == dir && c.file_name() == Some(&entry.name) => c,
                             _ => continue,
                         };
-                        if depth + 1 > MAX_SCAN_DEPTH {
+                        if depth + 1 > MAX_SCAN_DEPTH || stack.len() >= MAX_PENDING_DIRS {
                             complete = false;
                         } else {
                             stack.push((child, depth + 1));
@@ -704,5 +708,30 @@ mod tests {
                 files: 2
             })
         );
+    }
+
+    #[tokio::test]
+    async fn scan_counts_regular_files_and_not_symlinks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("a/b/c")).expect("mkdir");
+        std::fs::write(root.join("top.bin"), vec![0u8; 100]).expect("write");
+        std::fs::write(root.join("a/one.bin"), vec![0u8; 20]).expect("write");
+        std::fs::write(root.join("a/b/c/deep.bin"), vec![0u8; 3]).expect("write");
+        std::os::unix::fs::symlink(root.join("top.bin"), root.join("a/link")).expect("link");
+        std::os::unix::fs::symlink(root.join("a"), root.join("dirlink")).expect("link");
+        let storage: Arc<dyn Storage> =
+            Arc::new(ferry_storage::local::LocalFs::open(root).expect("open"));
+        let full = scan(&storage, MAX_SCAN_ENTRIES).await;
+        assert!(full.complete);
+        assert_eq!(
+            full.usage,
+            Usage {
+                bytes: 123,
+                files: 3
+            }
+        );
+        let cut = scan(&storage, 2).await;
+        assert!(!cut.complete, "the entry bound stops the walk");
     }
 }

@@ -72,7 +72,7 @@ pub enum Command {
 
 /// Flags of `ferry serve`. Every flag has a config-file key of the same name in snake_case;
 /// a flag given on the command line overrides the file.
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Default, Clone, Args)]
 pub struct ServeArgs {
     /// Listen addresses (`--listen`).
     #[arg(

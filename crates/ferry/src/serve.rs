@@ -138,6 +138,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let reloader = Reloader {
         tls: tls.clone(),
         observability: observability.clone(),
+        args: args.clone(),
+        control: None,
     };
     // Builds the account database here, before the runtime: hashing the command-line
     // passwords is slow on purpose.
@@ -182,18 +184,7 @@ fn server_config(
         std::fs::create_dir_all(&incoming)
             .with_context(|| format!("cannot create {}", incoming.display()))?;
     }
-    let mut db = UserDb::new(root, anonymous);
-    if let Ok(incoming) = ferry_proto::VirtualPath::root().join(&ops.anonymous_incoming) {
-        db.set_anonymous_incoming(incoming);
-    }
-    for user in &users {
-        db.add_user(&user.name, &user.password, None, user.access)
-            .with_context(|| format!("cannot add user `{}`", user.name))?;
-    }
-    if let Some((path, file)) = users_file {
-        db.add_users_file(file)
-            .with_context(|| format!("cannot use the users of {}", path.display()))?;
-    }
+    let db = user_db(root, &users, users_file, anonymous, &ops.anonymous_incoming)?;
     let mut config = ServerConfig::new(Arc::new(db), Arc::new(LocalFsFactory::new()));
     config.listen = listen;
     config.passive_ports = passive_ports;
@@ -219,20 +210,93 @@ fn server_config(
     Ok(config)
 }
 
-/// What SIGHUP reloads. Each part keeps its old state when its reload fails. (Add accounts
-/// and other reloadable settings here.)
+/// The account database of validated settings (passwords given in clear are hashed here:
+/// slow on purpose, so call it off the async threads).
+fn user_db(
+    root: PathBuf,
+    users: &[config::CliUser],
+    users_file: Option<(PathBuf, ferry_storage::users::UsersFile)>,
+    anonymous: AnonymousMode,
+    anonymous_incoming: &str,
+) -> anyhow::Result<UserDb> {
+    let mut db = UserDb::new(root, anonymous);
+    if let Ok(incoming) = ferry_proto::VirtualPath::root().join(anonymous_incoming) {
+        db.set_anonymous_incoming(incoming);
+    }
+    for user in users {
+        db.add_user(&user.name, &user.password, None, user.access)
+            .with_context(|| format!("cannot add user `{}`", user.name))?;
+    }
+    if let Some((path, file)) = users_file {
+        db.add_users_file(file)
+            .with_context(|| format!("cannot use the users of {}", path.display()))?;
+    }
+    Ok(db)
+}
+
+/// What SIGHUP reloads: the config file and users file (accounts, permissions, quotas,
+/// rates, limits, bans policy, address lists), the TLS certificate, and the log files
+/// (reopened for log rotation). Each part keeps its old state when its reload fails.
+/// Listen addresses, the root, ports, timeouts, TLS mode, PROXY sources, metrics address
+/// and log paths keep their start values (a restart changes them).
 #[derive(Clone)]
 struct Reloader {
     tls: Option<Arc<TlsContext>>,
     /// The xferlog and audit log are reopened (log rotation).
     observability: Observability,
+    /// The command line, to read the config and users files again.
+    args: ServeArgs,
+    /// The running server's limits and accounts (set once it is bound).
+    control: Option<ferry_server::ServerControl>,
 }
 
 impl Reloader {
+    /// Reads the configuration again and applies accounts and limits.
+    async fn reload_settings(&self) {
+        let Some(control) = self.control.clone() else {
+            return;
+        };
+        let args = self.args.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let settings = config::load_with(
+                &args,
+                std::env::var("RUST_LOG").ok(),
+                config::OnDisk::CheckOnly,
+            )
+            .map_err(anyhow::Error::from)?;
+            let accounts = settings.user_names().count();
+            let db = user_db(
+                settings.root.clone(),
+                &settings.users,
+                settings.users_file,
+                settings.anonymous,
+                &settings.ops.anonymous_incoming,
+            )?;
+            anyhow::Ok((db, settings.ops.limits, accounts))
+        })
+        .await;
+        match result {
+            Ok(Ok((db, limits, accounts))) => {
+                control.set_authenticator(Arc::new(db));
+                control.set_limits(limits);
+                info!(
+                    accounts,
+                    "configuration reloaded: accounts, permissions and limits in force for new logins and commands"
+                );
+            }
+            Ok(Err(e)) => warn!(
+                error = %format!("{e:#}"),
+                "configuration not reloaded: the previous accounts and limits stay in force"
+            ),
+            Err(e) => warn!(error = %e, "configuration reload failed: nothing changed"),
+        }
+    }
+
     /// Reloads every part, logging what happened to each.
     async fn reload(&self) {
         info!("SIGHUP: reloading");
         self.observability.reopen();
+        self.reload_settings().await;
         match self.tls.clone() {
             Some(tls) => {
                 let result =
@@ -362,7 +426,7 @@ fn announce_metrics(
 async fn serve(
     config: ServerConfig,
     banner: Banner,
-    reloader: Reloader,
+    mut reloader: Reloader,
     privileges: Option<process::Privileges>,
 ) -> anyhow::Result<()> {
     // Install the handlers before announcing the addresses, so that a signal sent as soon
@@ -370,6 +434,7 @@ async fn serve(
     let mut signals = Signals::install().context("cannot install signal handlers")?;
     let grace = config.shutdown_grace;
     let server = Server::bind(config).await?;
+    reloader.control = Some(server.control());
     let addrs = server.local_addrs();
     let implicit = server.implicit_addrs();
     let observability = reloader.observability.clone();

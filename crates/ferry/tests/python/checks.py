@@ -36,3 +36,40 @@ def data_bytes(seed, n):
         out += hashlib.sha256(f"{seed}-{counter}".encode()).digest()
         counter += 1
     return bytes(out[:n])
+
+
+def tree_snapshot(top, skip=()):
+    """What is under `top` (itself included): {relative path: (kind, size, mtime_ns,
+    sha256 of a file or target of a symlink)}, not following symlinks. Directories whose
+    real path is in `skip` are left out (with everything under them). Comparing two
+    snapshots shows whether anything was created, removed or changed."""
+    import stat
+
+    skip = {os.path.realpath(p) for p in skip}
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(top):
+        st = os.lstat(dirpath)
+        out[os.path.relpath(dirpath, top)] = ("dir", 0, st.st_mtime_ns, "")
+        kept = []
+        for d in dirnames:
+            full = os.path.join(dirpath, d)
+            if os.path.realpath(full) in skip and not os.path.islink(full):
+                continue
+            if os.path.islink(full):
+                filenames.append(d)
+                continue
+            kept.append(d)
+        dirnames[:] = kept
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            st = os.lstat(full)
+            rel = os.path.relpath(full, top)
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("link", 0, st.st_mtime_ns, os.readlink(full))
+            elif stat.S_ISREG(st.st_mode):
+                with open(full, "rb") as f:
+                    digest = hashlib.sha256(f.read()).hexdigest()
+                out[rel] = ("file", st.st_size, st.st_mtime_ns, digest)
+            else:
+                out[rel] = ("other", st.st_size, st.st_mtime_ns, "")
+    return out

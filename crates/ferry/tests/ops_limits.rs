@@ -309,3 +309,38 @@ fn passive_listeners_are_budgeted_server_wide() {
     }
     assert!(got, "the passive slot was never freed");
 }
+
+#[test]
+fn idle_timeout_never_fires_while_a_transfer_runs() {
+    let server = Server::builder()
+        .args(&["--idle-timeout", "1", "--download-rate", "1MiB"])
+        .start();
+    let body = support::tree::Rng::new(7).bytes(3 << 20);
+    std::fs::write(server.root().join("slow.bin"), &body).expect("seed");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("slow.bin");
+    // The server sends at 1 MiB/s: about 3 s of transfer, three times the idle timeout.
+    let started = Instant::now();
+    let result = support::curl()
+        .args(["-sS", "-u", &format!("{USER}:{PASS}")])
+        .arg(server.url("/slow.bin"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .expect("curl");
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "not slow enough to prove it"
+    );
+    assert_eq!(std::fs::read(&out).expect("got"), body);
+    // An idle session is still closed.
+    let mut idle = Control::login(server.addr(), USER, PASS);
+    idle.set_timeout(Duration::from_secs(10));
+    let r = idle.expect_reply("idle timeout", &[421]);
+    assert!(r.text.contains("Timeout"), "{r}");
+}

@@ -664,9 +664,7 @@ impl Conn {
                 path: path.to_string(),
                 mtime: *mtime,
             },
-            FsOp::Cwd(_) | FsOp::Rnfr(_) | FsOp::Size(_) | FsOp::Mdtm(_) | FsOp::Mlst(_) => {
-                return
-            }
+            FsOp::Cwd(_) | FsOp::Rnfr(_) | FsOp::Size(_) | FsOp::Mdtm(_) | FsOp::Mlst(_) => return,
         };
         let code = replies
             .iter()
@@ -941,16 +939,17 @@ impl Conn {
         // transfers that start after it).
         let account = self.account.clone();
         let shared = self.shared.clone();
-        shared.quotas.accounts_in_force(&shared.live.authenticator());
+        shared
+            .quotas
+            .accounts_in_force(&shared.live.authenticator());
         let way = if req.kind.is_upload() {
             crate::throttle::Way::Up
         } else {
             crate::throttle::Way::Down
         };
-        let throttle =
-            shared
-                .throttles
-                .for_transfer(&shared.live.limits(), account.as_ref(), way);
+        let throttle = shared
+            .throttles
+            .for_transfer(&shared.live.limits(), account.as_ref(), way);
 
         // Phase 1: check the quota, open the file or directory, then the data connection.
         let phase1 = async {

@@ -539,7 +539,9 @@ fn passive_data_connections_from_another_ip_are_not_used() {
 #[test]
 fn fifty_unknown_commands_before_login_disconnect() {
     // The default cap is 20; a configured one is obeyed.
-    let server = Server::builder().args(&["--max-bad-commands", "50"]).start();
+    let server = Server::builder()
+        .args(&["--max-bad-commands", "50"])
+        .start();
     let mut c = Control::connect(server.addr());
     let mut closed_after = None;
     for i in 1..=60 {

@@ -1306,7 +1306,14 @@ impl Session {
                 return vec![reply(550, "Permission denied.")];
             }
             let kind = kind(path, overwrite);
-            if matches!(kind, TransferKind::Stor { mode: StoreMode::At(_), .. }) && !overwrite {
+            if matches!(
+                kind,
+                TransferKind::Stor {
+                    mode: StoreMode::At(_),
+                    ..
+                }
+            ) && !overwrite
+            {
                 return vec![reply(550, "Permission denied.")];
             }
             s.start_transfer(kind)

@@ -4,7 +4,7 @@
 //!    its [`Origin`] (a flag, or a line and column of the config file). The file is read by
 //!    [`mod@file`], the flags come from [`crate::cli::ServeArgs`]; [`RawServe::overlay`] lets
 //!    the command line override the file.
-//! 2. **Validated**: [`validate`] turns the raw values into a [`ServeSettings`] (socket
+//! 2. **Validated**: [`validate_with`] turns the raw values into a [`ServeSettings`] (socket
 //!    addresses, a port range, durations, a canonical root, parsed accounts), collecting
 //!    every problem instead of stopping at the first, so that one run shows them all.
 //!
@@ -512,7 +512,7 @@ pub fn validate(
     validate_with(raw, rust_log, errors, OnDisk::Create)
 }
 
-/// [`validate`], creating the root directory or not as `on_disk` says.
+/// `validate`, creating the root directory or not as `on_disk` says.
 pub fn validate_with(
     raw: RawServe,
     rust_log: Option<String>,

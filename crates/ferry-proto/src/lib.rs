@@ -11,6 +11,8 @@
 //!   and the meaning of each reply code.
 //! - [`addr`]: PORT/PASV (`h1,h2,h3,h4,p1,p2`) and EPRT/EPSV (`|af|addr|port|`) codecs.
 //! - [`path`]: [`VirtualPath`], normalised absolute FTP paths that can never leave the root.
+//! - [`perm`]: account permissions (list, read, write, overwrite, delete, rename, mkdir,
+//!   rmdir, chmod), account-wide and per directory; the server session checks them.
 //! - [`listing`]: LIST (`ls -l`), NLST and MLSD/MLST writers, and MDTM time stamps.
 //! - [`transfer`]: TYPE A line-ending conversion (streaming).
 //! - [`proxy`]: the PROXY protocol (v1 text, v2 binary) header parser for connections from

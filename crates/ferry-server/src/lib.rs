@@ -20,7 +20,23 @@
 //!   connections;
 //! - [`tls`]: certificates (PEM files or a self-signed one kept in the state directory),
 //!   the rustls configurations for control and data connections sharing one ticketer and
-//!   session cache, reload, client certificates and the key log.
+//!   session cache, reload, client certificates and the key log;
+//! - `gate`: admission before the greeting (allow/deny lists, bans, session counts global
+//!   and per address), per-account session slots, login attempts per minute, failed-login
+//!   delays and bans, and the passive-listener budget, all held by RAII tickets in bounded
+//!   tables; [`limits`] is its (reloadable) configuration;
+//! - `proxy`: the PROXY protocol header of connections from trusted proxies (control and
+//!   passive data connections), parsed by `ferry_proto::proxy`;
+//! - `throttle` and `quota`: bandwidth token buckets (global and per account) and
+//!   per-account storage usage with `552` on overrun and no partial file left;
+//! - [`events`]: what happens ([`Event`]), told to [`Observer`]s, and the live gauges
+//!   ([`ServerStats`]); [`metrics`] (Prometheus endpoint) and [`audit`] (xferlog and JSON
+//!   audit log) are the observers `ferry serve` installs.
+//!
+//! Operations: limits and accounts are read through [`ServerControl`] at each use, so a
+//! reload (SIGHUP in `ferry serve`) applies to new connections, logins and commands without
+//! dropping a session. The session's account (with its permissions, quota and rates) is the
+//! one it logged in with.
 //!
 //! FTPS (RFC 4217): the session state machine decides AUTH/PBSZ/PROT/CCC and the policy
 //! ([`TlsPolicy`]); the driver runs the handshakes. Cleartext received after `AUTH TLS`

@@ -30,6 +30,7 @@ Rust tests clear it).
 
 import argparse
 import hashlib
+import io
 import os
 import re
 import socket
@@ -1154,7 +1155,11 @@ def case_concurrent_stor(s):
                     results[i] = (code, None)
                     return
                 d = c.wrap(d)
-                d.sendall(uploads[i])
+                # In 8 pieces with pauses, so the ten uploads overlap.
+                piece = len(uploads[i]) // 8 + 1
+                for k in range(0, len(uploads[i]), piece):
+                    d.sendall(uploads[i][k:k + piece])
+                    time.sleep(0.02)
                 end_data(d)
                 final, _ = c.reply()
                 results[i] = (code, final)
@@ -1285,7 +1290,6 @@ def case_stor_read_only_account(s):
     # The same through ftplib.
     f = s.ftp(s.ro_user, s.ro_password)
     try:
-        import io
         try:
             f.storbinary("STOR ro-ftplib.txt", io.BytesIO(b"x"))
             raise Failure("ftplib STOR as a read-only user succeeded")
@@ -1335,6 +1339,26 @@ def case_dir_rule_stor(s):
     c.expect("QUIT", [221])
 
 
+def case_dir_rule_rename_protected_dir(s):
+    """The read-only directory itself cannot be renamed away (its files would then be
+    writable under the new name, outside the rule)."""
+    dirperms_setup(s)
+    c = s.session()
+    try:
+        code, text = c.cmd("RNFR /ro")
+        if code == 350:
+            c.expect("RNTO /rw/stolen-ro", [550])
+        else:
+            check(code == 550, f"RNFR /ro -> {text!r}")
+        c.expect("RMD /ro", [550])
+    finally:
+        stolen = os.path.join(s.root, "rw", "stolen-ro")
+        if os.path.isdir(stolen) and not os.path.exists(os.path.join(s.root, "ro")):
+            os.rename(stolen, os.path.join(s.root, "ro"))
+    check(s.disk("ro/existing.bin") == b"in the read-only dir\n", "ro/existing.bin moved")
+    c.expect("QUIT", [221])
+
+
 def case_dir_rule_symlink(s):
     """A symlink in a writable dir pointing into the read-only dir does not bypass the
     rule (the rule applies to where the path really leads)."""
@@ -1370,10 +1394,6 @@ def case_dir_rule_rename(s):
         c.expect("RNTO /ro/renamed.bin", [550])
     c.expect("RNFR /rw/move-me.txt", [350])
     c.expect("RNTO /ro/existing.bin", [550])
-    # A directory rename that would carry the read-only dir away.
-    code, text = c.cmd("RNFR /ro")
-    if code == 350:
-        c.expect("RNTO /rw/stolen-ro", [550])
     check(s.disk("ro/existing.bin") == b"in the read-only dir\n", "ro/existing.bin changed")
     check(s.disk("rw/existing.bin") is None, "ro/existing.bin was moved out")
     check(s.disk("rw/move-me.txt") == b"move me\n", "rw/move-me.txt changed")
@@ -1503,8 +1523,9 @@ def case_idle_flood(s):
             code, text = None, "closed"
         check(code == 421, f"connection #{n + 2} -> {text!r}")
         again.close()
-        # The held sessions still work.
-        conns[-1].login() if not s.tls else conns[0].login()
+        # The held sessions still work (conns[0] is on TLS in tls mode).
+        conns[0].login()
+        conns[0].expect("NOOP", [200])
     finally:
         for c in conns:
             c.close()
@@ -1563,39 +1584,33 @@ def case_connection_flood(s):
 # ====================================================================== group: slowloris
 
 
-def case_slowloris(s):
-    """Lines dripped a byte at a time (cleartext, and over TLS in tls mode, and a TLS
-    ClientHello dripped): closed within --login-timeout plus slack, while another client
-    is served."""
+def dripped_hello(s):
+    """A connection after AUTH TLS's 234, with the bytes of a ClientHello to drip."""
+    h = s.conn(auth=False)
+    h.expect("AUTH TLS", [234])
+    bio_in, bio_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = tls_context().wrap_bio(bio_in, bio_out, server_hostname=s.host)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return h, bio_out.read()
+
+
+def drip(s, drips):
+    """Drips each (name, connection, bytes) one byte per 0.3 s until the server closes
+    it: every one must be closed within --login-timeout plus slack, while another client
+    logs in and downloads probe.bin intact."""
     limit = s.login_timeout
-    drips = []
     started = time.monotonic()
-    c = s.conn(auth=False)
-    drips.append(("cleartext USER", c))
-    if s.tls:
-        drips.append(("USER over TLS", s.conn()))
-        # A ClientHello dripped after 234.
-        h = s.conn(auth=False)
-        h.expect("AUTH TLS", [234])
-        bio_in, bio_out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        obj = tls_context().wrap_bio(bio_in, bio_out, server_hostname=s.host)
-        try:
-            obj.do_handshake()
-        except ssl.SSLWantReadError:
-            pass
-        h.hello = bio_out.read()
-        drips.append(("ClientHello", h))
-    # A login that completes slowly but in time is fine.
-    payload = f"USER {s.user}\r\n".encode() * 100
     closed_at = {}
     served = False
     deadline = started + limit + 12
     step = 0
     while time.monotonic() < deadline and len(closed_at) < len(drips):
-        for name, conn in drips:
+        for name, conn, data in drips:
             if name in closed_at:
                 continue
-            data = conn.hello if name == "ClientHello" else payload
             byte = data[step % len(data): step % len(data) + 1]
             try:
                 conn.sock.sendall(byte)
@@ -1621,16 +1636,33 @@ def case_slowloris(s):
             f.close()
             served = True
         time.sleep(0.3)
-    for _, conn in drips:
+    for _, conn, _ in drips:
         conn.close()
-    open_ones = [name for name, _ in drips if name not in closed_at]
+    open_ones = [name for name, _, _ in drips if name not in closed_at]
     check(not open_ones, f"dripping connections still open {limit + 12} s after connect "
           f"(--login-timeout {limit}): {open_ones}; closed: {closed_at}")
-    late = {k: v for k, v in closed_at.items() if v > limit + 8}
+    late = {k: round(v, 1) for k, v in closed_at.items() if v > limit + 8}
     check(not late, f"closed too late (--login-timeout {limit}): {late}")
     check(served, "no client was served meanwhile")
     print(f"   slowloris closed after: { {k: round(v, 1) for k, v in closed_at.items()} }",
           flush=True)
+
+
+def case_slowloris(s):
+    """Command lines dripped a byte at a time, before login (cleartext; in tls mode also
+    over TLS, one record per byte)."""
+    payload = f"USER {s.user}\r\n".encode() * 100
+    drips = [("cleartext USER", s.conn(auth=False), payload)]
+    if s.tls:
+        drips.append(("USER over TLS", s.conn(), payload))
+    drip(s, drips)
+
+
+def case_slowloris_tls_handshake(s):
+    """A ClientHello dripped after AUTH TLS (tls mode): the login timeout covers the
+    handshake too."""
+    h, hello = dripped_hello(s)
+    drip(s, [("ClientHello", h, hello)])
 
 
 def case_login_timeout_idle(s):
@@ -1758,36 +1790,55 @@ def case_prot_c_after_prot_p(s):
     c.expect("QUIT", [221])
 
 
-def case_ccc_allowed(s):
-    """--allow-ccc: after login, CCC -> 200, the control connection goes on in clear, data
-    stays protected (PROT P)."""
-    data = s.put("ccc.bin", data_bytes("ccc", 150_000))
+def ccc_session(s):
+    """A logged-in TLS session (PROT P) that just got 200 for CCC."""
     c = s.conn()
     c.expect("CCC", [503])  # before login
     c.login()
     c.expect("CCC", [200])
     check(c.buf == b"", "data after the CCC reply before the TLS shutdown")
-    # Our close_notify and the first cleartext command leave in one TCP segment (corked),
-    # as they may from any client that sends right after the TLS shutdown: the server must
-    # not lose the cleartext bytes that arrive with the close_notify.
-    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    return c
+
+
+def ccc_unwrap(c):
     try:
         c.sock = c.sock.unwrap()
     except (ssl.SSLError, OSError) as e:
         raise Failure(f"TLS shutdown after CCC failed: {e!r}\n" + c.dump())
     c.tls = False
     c.sock.settimeout(TIMEOUT)
+
+
+def case_ccc_allowed(s):
+    """--allow-ccc: after login, CCC -> 200, close_notify both ways, the control
+    connection goes on in clear, data stays protected (PROT P)."""
+    data = s.put("ccc.bin", data_bytes("ccc", 150_000))
+    c = ccc_session(s)
+    ccc_unwrap(c)
+    time.sleep(0.3)  # see case_ccc_cleartext_with_close_notify for sending at once
+    c.expect("NOOP", [200])
+    c.expect("PWD", [257])
+    code, got, final = c.retr("ccc.bin")
+    check(code == 150 and final == 226 and got == data, "PROT P RETR after CCC")
+    c.expect("AUTH TLS", [503, 534])
+    c.expect("QUIT", [221])
+
+
+def case_ccc_cleartext_with_close_notify(s):
+    """After CCC, our close_notify and the first cleartext command leave in one TCP
+    segment (corked), as they may from any client that sends right after the TLS
+    shutdown: the server must not lose the cleartext bytes that came with the
+    close_notify."""
+    c = ccc_session(s)
+    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    ccc_unwrap(c)
     c.send("NOOP")
     c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
     try:
         c.expect_reply("NOOP sent in cleartext with our close_notify after CCC", [200])
     except socket.timeout:
-        raise Failure("no reply to a cleartext NOOP sent right after our close_notify (same "
-                      "TCP segment) after CCC: the server lost it\n" + c.dump())
-    c.expect("PWD", [257])
-    code, got, final = c.retr("ccc.bin")
-    check(code == 150 and final == 226 and got == data, "PROT P RETR after CCC")
-    c.expect("AUTH TLS", [503, 534])
+        raise Failure("no reply to a cleartext NOOP sent in the same TCP segment as our "
+                      "close_notify after CCC: the server lost it\n" + c.dump())
     c.expect("QUIT", [221])
 
 
@@ -1805,15 +1856,18 @@ GROUPS = {
     "transfers": [case_rest_retr_past_end, case_rest_stor_past_end, case_concurrent_stor,
                   case_reset_mid_download, case_reset_mid_upload],
     "readonly": [case_stor_read_only_account],
-    "dirperms": [case_dir_rule_stor, case_dir_rule_rename, case_dir_rule_symlink],
+    "dirperms": [case_dir_rule_stor, case_dir_rule_rename, case_dir_rule_rename_protected_dir,
+                 case_dir_rule_symlink],
     "floods": [case_unknown_commands, case_prelogin_flood, case_idle_flood,
                case_connection_flood],
-    "slowloris": [case_slowloris, case_login_timeout_idle],
+    "slowloris": [case_slowloris, case_slowloris_tls_handshake, case_login_timeout_idle],
     "bruteforce": [case_brute_force],
-    "tlspolicy": [case_prot_c_after_prot_p, case_ccc_allowed],
+    "tlspolicy": [case_prot_c_after_prot_p, case_ccc_allowed,
+                  case_ccc_cleartext_with_close_notify],
 }
 
-TLS_ONLY = {case_starttls_injection, case_prot_c_after_prot_p, case_ccc_allowed}
+TLS_ONLY = {case_starttls_injection, case_slowloris_tls_handshake, case_prot_c_after_prot_p,
+            case_ccc_allowed, case_ccc_cleartext_with_close_notify}
 
 
 def main():

@@ -4,37 +4,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-
-use ferry_proto::Password;
 use support::raw::{data_connect, read_all, Control};
+use support::users::{start_with_users, users_file};
 use support::Server;
 
-/// The password of every account in these tests.
-const PW: &str = "pw-for-tests";
-
-/// A users file in a fresh temporary directory, each entry given as its TOML body (the
-/// password hash is added).
-fn users_file(entries: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let hash = ferry_storage::users::hash_password(&Password::new(PW)).expect("hash");
-    let mut text = String::new();
-    for (name, body) in entries {
-        // `[[user.dir]]` tables must follow their `[[user]]` keys: the body comes last.
-        text.push_str(&format!(
-            "[[user]]\nname = \"{name}\"\npassword = \"{hash}\"\n{body}\n\n"
-        ));
-    }
-    let path = dir.path().join("users.toml");
-    std::fs::write(&path, text).expect("write users file");
-    (dir, path)
-}
-
-fn start_with_users(file: &Path, extra: &[&str]) -> Server {
-    let mut args = vec!["--users-file", file.to_str().expect("utf-8 path")];
-    args.extend_from_slice(extra);
-    Server::builder().args(&args).start()
-}
+const PW: &str = support::users::USERS_PW;
 
 fn login(server: &Server, user: &str) -> Control {
     let mut c = Control::login(server.addr(), user, PW);

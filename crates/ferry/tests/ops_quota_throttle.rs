@@ -8,38 +8,17 @@
 mod support;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ferry_proto::Password;
 use support::ftps::curl_ftps;
 use support::process::DEFAULT_TIMEOUT;
 use support::raw::{data_connect, read_all, Control};
+use support::users::{start_with_users, users_file};
 use support::Server;
 
-const PW: &str = "pw-for-tests";
+const PW: &str = support::users::USERS_PW;
 const MIB: usize = 1024 * 1024;
-
-/// A users file in a fresh temporary directory; each entry is a name and its TOML body.
-fn users_file(entries: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let hash = ferry_storage::users::hash_password(&Password::new(PW)).expect("hash");
-    let mut text = String::new();
-    for (name, body) in entries {
-        text.push_str(&format!(
-            "[[user]]\nname = \"{name}\"\npassword = \"{hash}\"\n{body}\n\n"
-        ));
-    }
-    let path = dir.path().join("users.toml");
-    std::fs::write(&path, text).expect("write users file");
-    (dir, path)
-}
-
-fn start_with_users(file: &Path, extra: &[&str]) -> Server {
-    let mut args = vec!["--users-file", file.to_str().expect("utf-8 path")];
-    args.extend_from_slice(extra);
-    Server::builder().args(&args).start()
-}
 
 fn login(server: &Server, user: &str) -> Control {
     let mut c = Control::login(server.addr(), user, PW);

@@ -195,27 +195,11 @@ pub fn parse_net(s: &str) -> Result<IpNet, String> {
     ))
 }
 
-/// Bytes per second: a whole number with an optional unit: `K`/`M`/`G` (powers of 1000),
-/// `KiB`/`MiB`/`GiB` (powers of 1024), an optional trailing `B` or `/s`.
+/// Bytes per second: a whole number with an optional unit (`K`/`M`/`G` powers of 1000,
+/// `KiB`/`MiB`/`GiB` powers of 1024, an optional trailing `B` or `/s`; the users file's
+/// syntax, [`ferry_storage::users::parse_amount`]), at least 1024.
 pub fn parse_rate(s: &str) -> Result<u64, String> {
-    let bad =
-        || format!("expected bytes per second, e.g. 1048576, \"1MiB\" or \"500K\", found {s:?}");
-    let t = s.trim();
-    let t = t.strip_suffix("/s").unwrap_or(t).trim_end();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(digits);
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "m" | "mb" => 1_000_000,
-        "g" | "gb" => 1_000_000_000,
-        "kib" | "ki" => 1 << 10,
-        "mib" | "mi" => 1 << 20,
-        "gib" | "gi" => 1 << 30,
-        _ => return Err(bad()),
-    };
-    let rate = n.checked_mul(mult).ok_or_else(bad)?;
+    let rate = ferry_storage::users::parse_amount(s)?;
     if rate < 1024 {
         return Err(format!(
             "{rate} bytes per second is too slow to be useful (at least 1024)"

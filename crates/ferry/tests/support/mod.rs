@@ -7,7 +7,8 @@
 //!   package to install when the program is missing;
 //! - [`tree`]: generate test trees (random content, spaces and UTF-8 names) and hash them;
 //! - [`raw`]: a tiny blocking FTP control client for hand-written (hostile) exchanges;
-//! - [`ftps`]: curl with the generated certificate, the Python FTPS scripts.
+//! - [`ftps`]: curl with the generated certificate, the Python FTPS scripts;
+//! - [`users`]: users files with a known password and per-account policies.
 //!
 //! Each test binary uses only part of this module.
 #![allow(dead_code, unused_imports)]
@@ -18,6 +19,7 @@ pub mod process;
 pub mod raw;
 pub mod server;
 pub mod tree;
+pub mod users;
 
 pub use process::{program, run, run_ok, Outcome};
 pub use server::{Server, ServerBuilder};

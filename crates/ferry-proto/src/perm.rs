@@ -230,6 +230,13 @@ impl Permissions {
         self.in_dir(&path.parent())
     }
 
+    /// True when a per-directory rule is attached to `path` or to a directory below it:
+    /// renaming `path` (or renaming something onto it) would move files out from under
+    /// their rules, so the session refuses it.
+    pub fn has_rule_at_or_below(&self, path: &VirtualPath) -> bool {
+        self.dirs.iter().any(|(rule, _)| rule.starts_with(path))
+    }
+
     /// True when the account can change nothing anywhere.
     pub fn is_read_only(&self) -> bool {
         !self.base.can_change_anything() && !self.dirs.iter().any(|(_, s)| s.can_change_anything())

@@ -215,7 +215,7 @@ pub(crate) async fn serve(
         let Some(ctx) = shared.config.tls.clone() else {
             return;
         };
-        let wait = shared.config.data_timeout;
+        let wait = shared.config.data_timeout.min(limits.login_timeout);
         let (config, trace) = ctx.traced_control_config();
         tls_trace = Some(trace);
         match stream::accept_control(stream, config, wait).await {
@@ -741,7 +741,13 @@ impl Conn {
         self.queued.clear();
         let rd = std::mem::replace(&mut self.reader.rd, ControlRead::Gone);
         let wr = std::mem::replace(&mut self.writer, ControlWrite::Gone);
-        let wait = self.shared.config.data_timeout;
+        // Before login the handshake also counts against the login timeout (a stalled
+        // ClientHello is a slowloris too).
+        let mut wait = self.shared.config.data_timeout;
+        if self.session.user().is_none() {
+            let login_timeout = self.shared.live.limits().login_timeout;
+            wait = wait.min(login_timeout.saturating_sub(self.started.elapsed()));
+        }
         let (config, trace) = ctx.traced_control_config();
         self.tls_trace = Some(trace);
         match stream::upgrade(rd, wr, config, wait).await {

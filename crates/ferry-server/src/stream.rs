@@ -178,21 +178,67 @@ pub async fn downgrade(
     let mut tls = rd.unsplit(wr);
     tls.get_mut().1.send_close_notify();
     tls.flush().await?;
-    // Wait for the client's close_notify: a read of 0 bytes. Anything else is a protocol
-    // error (the client must not send data between CCC's reply and its close_notify).
-    let mut probe = [0u8; 64];
-    let n = tokio::time::timeout(wait, tls.read(&mut probe))
+    // Wait for the client's close_notify, reading whole TLS records straight from TCP: the
+    // client may send its next command in cleartext right behind it, in the same segment,
+    // and a buffered TLS read would swallow (and then drop) those bytes.
+    let (tcp, conn) = tls.get_mut();
+    tokio::time::timeout(wait, read_close_notify(tcp, conn))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no close_notify after CCC"))??;
-    if n != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "data after CCC before close_notify",
-        ));
-    }
     let (tcp, _) = tls.into_inner();
     let (r, w) = tcp.into_split();
     Ok((ControlRead::Plain(r), ControlWrite::Plain(w)))
+}
+
+/// Largest TLS record read while waiting for close_notify (a ciphertext record's limit).
+const MAX_RECORD: usize = 16384 + 2048;
+
+/// Reads TLS records one at a time (header, then exactly its length) until the peer's
+/// close_notify; application data before it is an error. Never reads past the record that
+/// holds the close_notify.
+async fn read_close_notify(
+    tcp: &mut TcpStream,
+    conn: &mut rustls::ServerConnection,
+) -> io::Result<()> {
+    let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
+    let check = |conn: &mut rustls::ServerConnection| -> io::Result<bool> {
+        let state = conn
+            .process_new_packets()
+            .map_err(|e| invalid(format!("TLS error after CCC: {e}")))?;
+        if state.plaintext_bytes_to_read() > 0 {
+            return Err(invalid("data after CCC before close_notify".into()));
+        }
+        Ok(state.peer_has_closed())
+    };
+    // Records read earlier (a close_notify sent right behind the CCC line).
+    if check(conn)? {
+        return Ok(());
+    }
+    for _ in 0..16 {
+        let mut header = [0u8; 5];
+        tcp.read_exact(&mut header).await?;
+        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+        if len > MAX_RECORD {
+            return Err(invalid(format!("TLS record of {len} bytes after CCC")));
+        }
+        let mut record = vec![0u8; 5 + len];
+        record
+            .get_mut(..5)
+            .ok_or_else(|| invalid("record".into()))?
+            .copy_from_slice(&header);
+        tcp.read_exact(record.get_mut(5..).unwrap_or_default())
+            .await?;
+        let mut rest = record.as_slice();
+        while !rest.is_empty() {
+            if conn.read_tls(&mut rest)? == 0 {
+                break;
+            }
+        }
+        if check(conn)? {
+            return Ok(());
+        }
+    }
+    Err(invalid("no close_notify in the records after CCC".into()))
 }
 
 /// A data connection.

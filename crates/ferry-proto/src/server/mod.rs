@@ -588,8 +588,23 @@ impl Session {
         if self.pending.is_some() {
             return vec![reply(503, "Busy with a previous command.")];
         }
-        // REST applies only to the command right after it.
-        let rest = std::mem::take(&mut self.rest);
+        // REST applies to the next transfer command; commands that only set up that
+        // transfer (PASV, EPSV, PORT, EPRT, TYPE) or NOOP may come between (curl, FileZilla
+        // and others send PASV after REST), anything else forgets it.
+        let keeps_rest = matches!(
+            cmd,
+            Command::Pasv
+                | Command::Epsv(_)
+                | Command::Port(_)
+                | Command::Eprt(_)
+                | Command::Type(_)
+                | Command::Noop
+        );
+        let rest = if keeps_rest {
+            self.rest
+        } else {
+            std::mem::take(&mut self.rest)
+        };
         if !matches!(cmd, Command::Rnto(_)) && !matches!(cmd, Command::Rnfr(_)) {
             self.rename_from = None;
         }
@@ -639,11 +654,17 @@ impl Session {
             Command::Dele(arg) => self.fs_path(&arg, Some(Perm::Delete), FsOp::Dele),
             Command::Rnfr(arg) => {
                 self.rename_from = None;
+                if let Some(denied) = self.rule_anchor(&arg) {
+                    return vec![denied];
+                }
                 self.fs_path(&arg, Some(Perm::Rename), FsOp::Rnfr)
             }
             Command::Rnto(arg) => match self.rename_from.take() {
                 None => vec![reply(503, "RNFR required first.")],
                 Some(from) => {
+                    if let Some(denied) = self.rule_anchor(&arg) {
+                        return vec![denied];
+                    }
                     self.fs_path(&arg, Some(Perm::Rename), |to| FsOp::Rename { from, to })
                 }
             },
@@ -874,6 +895,20 @@ impl Session {
         match self.resolve(arg) {
             Ok(p) => f(self, p),
             Err(a) => vec![a],
+        }
+    }
+
+    /// `Some(550)` when `arg` is, or holds, a directory with its own permission rules: such
+    /// a directory may not be renamed away (its files would leave their rules) nor replaced
+    /// by a rename.
+    fn rule_anchor(&self, arg: &str) -> Option<Action> {
+        let path = self.resolve(arg).ok()?;
+        match &self.state {
+            State::LoggedIn(l) if l.permissions.has_rule_at_or_below(&path) => Some(reply(
+                550,
+                "Permission denied: this directory has its own permission rules.",
+            )),
+            _ => None,
         }
     }
 

@@ -216,7 +216,7 @@ fn pasv_then_retr_with_rest() {
 fn rest_applies_only_to_next_command() {
     let mut s = logged_in(false);
     line(&mut s, "REST 10");
-    line(&mut s, "NOOP");
+    line(&mut s, "PWD");
     line(&mut s, "EPSV");
     s.on_passive(Ok(4000));
     match &line(&mut s, "STOR f")[..] {
@@ -675,6 +675,22 @@ fn per_directory_permissions_decide_each_command() {
         ..dir_meta()
     })));
     assert_eq!(codes(&line(&mut s, "RNTO /x")), [550]);
+    // A directory with rules of its own cannot be renamed away, nor replaced by a rename,
+    // even where renaming is allowed.
+    let mut p = Permissions::uniform(PermSet::all());
+    p.set_dir(vp("/a/ro"), PermSet::read_only());
+    let mut t = logged_in_with(p);
+    assert_eq!(codes(&line(&mut t, "RNFR /a/ro")), [550]);
+    assert_eq!(codes(&line(&mut t, "RNFR /a")), [550], "holds a rule");
+    assert!(matches!(
+        line(&mut t, "RNFR /b")[..],
+        [Action::Fs(FsOp::Rnfr(_))]
+    ));
+    t.on_fs(Ok(Some(EntryInfo {
+        kind: EntryKind::Dir,
+        ..dir_meta()
+    })));
+    assert_eq!(codes(&line(&mut t, "RNTO /a/ro")), [550]);
 
     // /incoming: upload only, never overwriting, no listing, no download, no SIZE.
     assert!(matches!(
@@ -716,4 +732,30 @@ fn mlsx_perm_fact_follows_the_rules() {
     assert_eq!(s.mlsx_perm_in(EntryKind::Dir, &vp("/")), "el");
     assert_eq!(s.mlsx_perm_in(EntryKind::File, &vp("/pub")), "adfrw");
     assert_eq!(s.mlsx_perm_in(EntryKind::Dir, &vp("/pub")), "cdeflmp");
+}
+
+#[test]
+fn rest_survives_the_data_setup_commands_but_not_others() {
+    let mut s = logged_in(false);
+    assert_eq!(codes(&line(&mut s, "REST 100")), [350]);
+    line(&mut s, "TYPE I");
+    line(&mut s, "PASV");
+    s.on_passive(Ok(0x1234));
+    match &line(&mut s, "RETR f")[..] {
+        [Action::Transfer(req)] => {
+            assert!(matches!(req.kind, TransferKind::Retr { offset: 100, .. }))
+        }
+        other => panic!("{other:?}"),
+    }
+    s.on_transfer(TransferOutcome::Complete { bytes: 0 }, None);
+    assert_eq!(codes(&line(&mut s, "REST 5")), [350]);
+    line(&mut s, "PWD");
+    line(&mut s, "PASV");
+    s.on_passive(Ok(0x1234));
+    match &line(&mut s, "RETR f")[..] {
+        [Action::Transfer(req)] => {
+            assert!(matches!(req.kind, TransferKind::Retr { offset: 0, .. }))
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -37,7 +37,7 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// 1000 sessions, 50 per address, no per-user limit, 60 login attempts per minute per
+    /// 1000 sessions, 50 per address, no per-user limit, 600 login attempts per minute per
     /// address, 20 bad commands before login, 60 s to log in, 8 KiB lines, 1000 passive
     /// listeners, and the default [`BanPolicy`].
     fn default() -> Self {
@@ -45,7 +45,7 @@ impl Default for Limits {
             max_sessions: 1000,
             max_sessions_per_ip: 50,
             max_sessions_per_user: 0,
-            max_logins_per_minute: 60,
+            max_logins_per_minute: 600,
             max_bad_commands_before_login: 20,
             login_timeout: Duration::from_secs(60),
             max_line_length: 8192,

@@ -185,7 +185,8 @@ pub struct ServeArgs {
     /// Sessions logged in at once with one account; 0 = no limit (a users-file entry may set its own) [default: 0]
     #[arg(long, value_name = "N", help_heading = "Operations")]
     pub max_sessions_per_user: Option<String>,
-    /// Login attempts per client address per minute; 0 = no limit [default: 60]
+    /// Login attempts per client address per minute (scripts that log in per file need
+    /// room; failed logins are slowed and banned separately); 0 = no limit [default: 600]
     #[arg(long, value_name = "N", help_heading = "Operations")]
     pub max_logins_per_minute: Option<String>,
     /// Unknown or failed commands tolerated before login; one more closes the session [default: 20]

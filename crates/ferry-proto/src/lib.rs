@@ -15,6 +15,8 @@
 //!   rmdir, chmod), account-wide and per directory; the server session checks them.
 //! - [`listing`]: LIST (`ls -l`), NLST and MLSD/MLST writers, and MDTM time stamps.
 //! - [`transfer`]: TYPE A line-ending conversion (streaming).
+//! - [`repr`]: every RFC 959 representation as streaming codecs: TYPE A/E (N, T, C) with
+//!   CP037 tables, I, L 8; STRU F/R/P; MODE S/B/C with restart markers.
 //! - [`proxy`]: the PROXY protocol (v1 text, v2 binary) header parser for connections from
 //!   trusted proxies.
 //! - [`server`]: the server session state machine: commands in, replies and I/O requests out.
@@ -34,6 +36,7 @@ pub mod path;
 pub mod perm;
 pub mod proxy;
 pub mod reply;
+pub mod repr;
 pub mod server;
 pub mod transfer;
 

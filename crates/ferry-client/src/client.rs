@@ -22,7 +22,7 @@ use ferry_proto::client::{
     epsv_target, parse_mdtm_reply, parse_path_reply, parse_size_reply, pasv_target, HashMethod,
     Login, LoginError, LoginStep, PasvPolicy,
 };
-use ferry_proto::command::{EpsvArg, ListArgs, Opts, TransferType};
+use ferry_proto::command::{EpsvArg, ListArgs, Mode, Opts, TransferType};
 use ferry_proto::listing_parse::{parse_listing, parse_mlsd, parse_nlst, ParsedListing};
 use ferry_proto::reply::ReplyClass;
 use ferry_proto::Command;
@@ -31,6 +31,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 
 use crate::control::{Control, TraceFn};
+use crate::deflate;
 use crate::stream::Stream;
 use crate::tls::TlsSetup;
 use crate::{
@@ -117,6 +118,8 @@ pub struct Client {
     x_hash_missing: Vec<HashAlgorithm>,
     /// Algorithm selected with `OPTS HASH` in this session.
     hash_selected: Option<HashAlgorithm>,
+    /// MODE Z is in force.
+    deflate: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -270,6 +273,7 @@ impl Client {
             eprt: Support::Unknown,
             x_hash_missing: Vec::new(),
             hash_selected: None,
+            deflate: false,
         };
         let protection_done = if client.tls.is_some() {
             client.protection(opts.protect_data, false).await?
@@ -289,8 +293,38 @@ impl Client {
                 .await?;
         }
         client.expect_ok(Command::Type(TransferType::Image)).await?;
+        if opts.compress {
+            client.deflate = client.mode_z().await?;
+        }
         client.state = State::Idle;
         Ok(client)
+    }
+
+    /// `MODE Z` when FEAT lists it; true when the server accepted it.
+    async fn mode_z(&mut self) -> Result<bool, ClientError> {
+        let listed = self
+            .features
+            .all_params("MODE")
+            .any(|p| p.trim().eq_ignore_ascii_case("Z"));
+        if !listed {
+            tracing::debug!("FEAT lists no MODE Z: transfers stay in MODE S");
+            return Ok(false);
+        }
+        let (_, reply) = self.ctrl.exchange(&Command::Mode(Mode::Deflate)).await?;
+        if reply.code.get() != 200 {
+            tracing::debug!(
+                code = reply.code.get(),
+                "MODE Z refused: transfers stay in MODE S"
+            );
+        }
+        Ok(reply.code.get() == 200)
+    }
+
+    /// True when transfers are compressed (MODE Z, asked for with
+    /// [`ConnectOptions::compress`](crate::ConnectOptions::compress) and accepted). Byte
+    /// counts and progress are then those of the uncompressed data.
+    pub fn is_compressing(&self) -> bool {
+        self.deflate
     }
 
     /// `PBSZ 0` and `PROT P` (or `PROT C`). Before login a refusal is tolerated (returns
@@ -635,6 +669,11 @@ impl Client {
         out: &mut W,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<u64, ClientError> {
+        if self.deflate && limit.is_some() {
+            return Err(ClientError::NotSupported(
+                "a byte range (segmented download) in MODE Z".into(),
+            ));
+        }
         self.begin()?;
         let r = async {
             let rest = (offset > 0).then_some(offset);
@@ -662,6 +701,12 @@ impl Client {
                 StoreMode::At(n) => (Command::Stor(path.into()), Some(n)),
             };
             let t = self.open(cmd, rest).await?;
+            if self.deflate {
+                let counted = deflate::CountedReader::new(input, progress);
+                let mut enc = deflate::deflater(counted);
+                self.upload(t, &mut enc, &mut |_| {}).await?;
+                return Ok(deflate::read_through(&enc));
+            }
             self.upload(t, input, progress).await
         }
         .await;
@@ -885,8 +930,32 @@ impl Client {
             .ok_or_else(|| ClientError::Protocol("no final transfer reply".into()))
     }
 
-    /// Moves the data of a download into `out`.
+    /// Moves the data of a download into `out`, inflating it in MODE Z (then `max` and the
+    /// result count the inflated bytes).
     async fn download<W: AsyncWrite + Unpin + Send + ?Sized>(
+        &mut self,
+        t: Transfer,
+        limit: Option<u64>,
+        max: Option<u64>,
+        out: &mut W,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64, ClientError> {
+        if !self.deflate {
+            return self.download_wire(t, limit, max, out, progress).await;
+        }
+        let mut counted = deflate::Counted::new(out, max, progress);
+        let mut dec = deflate::inflater(&mut counted);
+        self.download_wire(t, limit, None, &mut dec, &mut |_| {})
+            .await?;
+        // Fails when the zlib stream did not end (a truncated transfer).
+        dec.shutdown()
+            .await
+            .map_err(|e| ClientError::Protocol(format!("MODE Z data incomplete: {e}")))?;
+        Ok(counted.written())
+    }
+
+    /// Moves the bytes of the data connection into `out`.
+    async fn download_wire<W: AsyncWrite + Unpin + Send + ?Sized>(
         &mut self,
         t: Transfer,
         limit: Option<u64>,

@@ -62,6 +62,7 @@ use std::time::Duration;
 
 mod client;
 mod control;
+mod deflate;
 mod error;
 mod stream;
 mod tls;
@@ -153,12 +154,15 @@ pub struct ConnectOptions {
     pub io_timeout: Duration,
     /// Send `NOOP` on the control connection this often during long transfers.
     pub keepalive: Option<Duration>,
+    /// MODE Z (deflate) for every transfer, when the server's FEAT lists `MODE Z` and it
+    /// accepts the command; else transfers stay in MODE S ([`Client::is_compressing`]).
+    pub compress: bool,
 }
 
 impl ConnectOptions {
     /// Defaults: plain FTP, system trust store, user `anonymous` with password
     /// `anonymous@`, passive mode, protected data, 30 s connect timeout, 60 s I/O timeout,
-    /// no keep-alive.
+    /// no keep-alive, no compression.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
         ConnectOptions {
             host: host.into(),
@@ -173,6 +177,7 @@ impl ConnectOptions {
             connect_timeout: Duration::from_secs(30),
             io_timeout: Duration::from_secs(60),
             keepalive: None,
+            compress: false,
         }
     }
 }

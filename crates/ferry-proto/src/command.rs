@@ -253,6 +253,10 @@ pub enum Command {
     Prot(char),
     /// `CCC` (RFC 2228).
     Ccc,
+    /// `HOST name` (RFC 7151): the virtual host to use, chosen before login. A domain
+    /// name (lower-cased, without a trailing dot) or an IP literal in brackets
+    /// (`[192.0.2.1]`, `[2001:db8::1]`).
+    Host(String),
 }
 
 /// Why a line is not a command we can run.
@@ -326,8 +330,7 @@ const NOT_IMPLEMENTED: &[&str] = &[
     // RFC 1639: long addresses.
     "LPRT", "LPSV", // RFC 2228: security extensions beyond AUTH TLS.
     "ADAT", "MIC", "CONF", "ENC",  // RFC 2640: language negotiation.
-    "LANG", // RFC 7151: virtual hosts.
-    "HOST", // draft-somers-ftp-mfxx: other facts.
+    "LANG", // draft-somers-ftp-mfxx: other facts.
     "MFF", "MFCT",
     // Checksums (draft-twine-ftpmd5, draft-bryan-ftpext-hash, common extensions).
     "MD5", "MMD5", "XCRC", "XMD5", "XSHA", "XSHA1", "XSHA256", "XSHA512", "HASH",
@@ -413,6 +416,40 @@ fn no_arg(verb: &str, arg: Option<&[u8]>, cmd: Command) -> Result<Command, Parse
     } else {
         Err(bad(verb, "no argument allowed"))
     }
+}
+
+/// The argument of `HOST` (RFC 7151 §3.1): a domain name (letters, digits and hyphens in
+/// dot-separated labels of at most 63 characters, at most 253 in all; a trailing dot is
+/// dropped) or an IPv4 or IPv6 literal in brackets. Returned lower-cased.
+pub fn parse_host(verb: &str, s: &str) -> Result<String, ParseError> {
+    let s = s.trim_matches(' ');
+    if let Some(inner) = s.strip_prefix('[') {
+        let Some(ip) = inner.strip_suffix(']') else {
+            return Err(bad(verb, "an IP literal must end with ']'"));
+        };
+        return match ip.parse::<std::net::IpAddr>() {
+            Ok(_) => Ok(s.to_ascii_lowercase()),
+            Err(_) => Err(bad(verb, "not an IP address between the brackets")),
+        };
+    }
+    let name = s.strip_suffix('.').unwrap_or(s);
+    if name.is_empty() || name.len() > 253 {
+        return Err(bad(verb, "a host name has 1 to 253 characters"));
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if !name.split('.').all(label_ok) {
+        return Err(bad(
+            verb,
+            "expected a domain name or an IP address in brackets, e.g. [192.0.2.1]",
+        ));
+    }
+    Ok(name.to_ascii_lowercase())
 }
 
 fn parse_u64(verb: &str, s: &str) -> Result<u64, ParseError> {
@@ -715,6 +752,7 @@ impl Command {
                 _ => return Err(bad(v, "protection level must be C, S, E or P")),
             },
             "CCC" => no_arg(v, arg, Command::Ccc)?,
+            "HOST" => Command::Host(parse_host(v, required(v, arg)?)?),
             _ if NOT_IMPLEMENTED.contains(&v) => return Err(ParseError::NotImplemented { verb }),
             _ => return Err(ParseError::Unknown { verb: sent }),
         };
@@ -769,6 +807,7 @@ impl Command {
             Command::Pbsz(_) => "PBSZ",
             Command::Prot(_) => "PROT",
             Command::Ccc => "CCC",
+            Command::Host(_) => "HOST",
         }
     }
 
@@ -802,7 +841,8 @@ impl Command {
             | Command::Retr(s)
             | Command::Stor(s)
             | Command::Appe(s)
-            | Command::Auth(s) => Some(s.clone()),
+            | Command::Auth(s)
+            | Command::Host(s) => Some(s.clone()),
             Command::Pass(p) => Some(p.expose().to_string()),
             Command::Help(s)
             | Command::Stat(s)
@@ -894,7 +934,7 @@ impl Command {
     }
 
     /// True for commands allowed before login (USER, PASS, ACCT, QUIT, REIN, NOOP, SYST,
-    /// FEAT, OPTS, HELP, STAT without argument, AUTH, PBSZ, PROT, CCC).
+    /// FEAT, OPTS, HELP, STAT without argument, AUTH, PBSZ, PROT, CCC, HOST).
     pub fn allowed_before_login(&self) -> bool {
         matches!(
             self,
@@ -913,6 +953,7 @@ impl Command {
                 | Command::Pbsz(_)
                 | Command::Prot(_)
                 | Command::Ccc
+                | Command::Host(_)
         )
     }
 }

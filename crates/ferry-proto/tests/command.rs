@@ -122,10 +122,54 @@ fn empty_and_unknown() {
 }
 
 #[test]
+fn host_names_and_ip_literals() {
+    // RFC 7151 §3.1: a domain name or an IP literal in brackets; names are case-insensitive.
+    assert_eq!(
+        p("HOST ftp.Example.COM"),
+        Ok(Command::Host("ftp.example.com".into()))
+    );
+    assert_eq!(p("host a.example."), Ok(Command::Host("a.example".into())));
+    assert_eq!(p("HOST localhost"), Ok(Command::Host("localhost".into())));
+    assert_eq!(
+        p("HOST [192.0.2.1]"),
+        Ok(Command::Host("[192.0.2.1]".into()))
+    );
+    assert_eq!(
+        p("HOST [2001:DB8::1]"),
+        Ok(Command::Host("[2001:db8::1]".into()))
+    );
+    for bad in [
+        "HOST",
+        "HOST ",
+        "HOST 192.0.2.1]",
+        "HOST [192.0.2.1",
+        "HOST [not-an-ip]",
+        "HOST a..example",
+        "HOST -a.example",
+        "HOST a-.example",
+        "HOST a_b.example",
+        "HOST a.example/x",
+        "HOST a example",
+        "HOST .",
+    ] {
+        assert_eq!(code(bad.as_bytes()), 501, "{bad}");
+    }
+    let long_label = format!("HOST {}.example", "a".repeat(64));
+    assert_eq!(code(long_label.as_bytes()), 501);
+    let long_name = format!("HOST {}", ["abcdefghij"; 26].join("."));
+    assert_eq!(code(long_name.as_bytes()), 501);
+    for name in ["a.example", "[192.0.2.1]", "[::1]"] {
+        let cmd = Command::Host(name.into());
+        assert_eq!(cmd.encode(), format!("HOST {name}"));
+        assert_eq!(p(&cmd.encode()), Ok(cmd.clone()));
+        assert!(cmd.allowed_before_login());
+    }
+}
+
+#[test]
 fn not_implemented_verbs() {
     for verb in [
         "SMNT x",
-        "HOST ftp.example.com",
         "LANG en",
         "MFF x",
         "MFCT 20200101000000 x",

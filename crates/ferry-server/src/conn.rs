@@ -16,7 +16,7 @@ use std::time::Duration;
 use ferry_proto::line::{LineDecoder, LineEvent};
 use ferry_proto::listing::EntryKind;
 use ferry_proto::server::{
-    Action, DataEndpoint, FsOp, ListFormat, LoginGrant, OpError, Session, SessionConfig,
+    Action, DataEndpoint, FsOp, HostGrant, ListFormat, LoginGrant, OpError, Session, SessionConfig,
     TransferKind, TransferOutcome, TransferRequest,
 };
 use ferry_proto::{Command, Reply};
@@ -158,6 +158,14 @@ struct Conn {
     last_progress: Arc<AtomicU64>,
     /// The session's slot (global and per address), freed on drop.
     _ticket: crate::gate::SessionTicket,
+    /// The virtual host in force (`HOST` or the TLS server name); `None`: the default host.
+    vhost: Option<Arc<crate::VirtualHost>>,
+    /// The virtual host the connection started with (chosen by the TLS server name), which
+    /// REIN returns to.
+    first_vhost: Option<Arc<crate::VirtualHost>>,
+    /// Once a TLS handshake sent a server name: the host it chose (`None`: the default
+    /// host), which a later `HOST` must name.
+    sni_host: Option<Option<Arc<crate::VirtualHost>>>,
 }
 
 /// Serves one control connection until it closes.
@@ -210,6 +218,7 @@ pub(crate) async fn serve(
     }
     let mut tls_trace = None;
     let mut client_subject = None;
+    let mut implicit_sni = None;
     let (rd, wr) = if implicit_tls {
         // Implicit FTPS: TLS before the greeting.
         let Some(ctx) = shared.config.tls.clone() else {
@@ -218,6 +227,8 @@ pub(crate) async fn serve(
         let wait = shared.config.data_timeout.min(limits.login_timeout);
         let (config, trace) = ctx.traced_control_config();
         tls_trace = Some(trace);
+        let (config, sni) = ctx.for_host(&config, None);
+        implicit_sni = Some(sni);
         match stream::accept_control(stream, config, wait).await {
             Ok(secured) => {
                 client_subject = secured.client_subject;
@@ -262,8 +273,15 @@ pub(crate) async fn serve(
         passive_ticket: None,
         last_progress: Arc::new(AtomicU64::new(0)),
         _ticket: ticket,
+        vhost: None,
+        first_vhost: None,
+        sni_host: None,
     };
     conn.id = conn.shared.next_session.fetch_add(1, Ordering::Relaxed);
+    if let Some(sni) = implicit_sni {
+        // Implicit FTPS: the server name picks the virtual host before the greeting.
+        conn.host_from_tls(sni.get());
+    }
     info!(%peer, session = conn.id, implicit_tls, proxied, "session opened");
     conn.shared.emit(&crate::Event::SessionOpened {
         session: conn.id,
@@ -431,7 +449,7 @@ impl Conn {
                         self.closing = true;
                         return Ok(());
                     }
-                    let auth = self.shared.live.authenticator();
+                    let auth = self.authenticator();
                     let result = if self.shared.gate.user_banned(&user) {
                         // Banned user names fail like a wrong password, at the same cost.
                         let _ = auth.authenticate(&user, &password).await;
@@ -457,7 +475,7 @@ impl Conn {
                     Vec::new()
                 }
                 Action::AuthenticateByCertificate { user } => {
-                    let auth = self.shared.live.authenticator();
+                    let auth = self.authenticator();
                     let result = match auth.lookup(&user).await {
                         Ok(account) => Ok(account),
                         Err(ferry_storage::AuthError::Disabled) => Err(LoginFailure::Disabled),
@@ -527,6 +545,14 @@ impl Conn {
                     log_transfer(&self.peer, &req, &outcome);
                     self.session.on_transfer(outcome, name.as_deref())
                 }
+                Action::SelectHost(Some(name)) => {
+                    let result = self.select_host(&name);
+                    self.session.on_host(result)
+                }
+                Action::SelectHost(None) => {
+                    self.vhost = self.first_vhost.clone();
+                    Vec::new()
+                }
                 _ => Vec::new(),
             };
             todo.extend(more);
@@ -564,7 +590,7 @@ impl Conn {
                 .session
                 .on_login_failed("too many sessions for this account, try again later"));
         };
-        match self.shared.config.storage.open(&account) {
+        match self.storage_factory().open(&account) {
             Ok(storage) => {
                 info!(peer = %self.peer, session = self.id, user = %account.name, anonymous = account.anonymous, "login");
                 self.shared.emit(&crate::Event::LoginOk {
@@ -727,6 +753,123 @@ impl Conn {
         self.last_progress.load(Ordering::Relaxed)
     }
 
+    /// The account checker of the host in force.
+    fn authenticator(&self) -> Arc<dyn ferry_storage::Authenticator> {
+        match &self.vhost {
+            Some(v) => v.authenticator.clone(),
+            None => self.shared.live.authenticator(),
+        }
+    }
+
+    /// The storage of the host in force.
+    fn storage_factory(&self) -> Arc<dyn ferry_storage::StorageFactory> {
+        match &self.vhost {
+            Some(v) => v.storage.clone(),
+            None => self.shared.config.storage.clone(),
+        }
+    }
+
+    /// What the session needs to know of a host (`vhost`, or the default host).
+    fn host_grant(&self, name: &str, vhost: Option<&Arc<crate::VirtualHost>>) -> HostGrant {
+        let (greeting, auth) = match vhost {
+            Some(v) => (
+                v.greeting
+                    .clone()
+                    .unwrap_or_else(|| self.shared.config.greeting.clone()),
+                v.authenticator.clone(),
+            ),
+            None => (
+                self.shared.config.greeting.clone(),
+                self.shared.live.authenticator(),
+            ),
+        };
+        HostGrant {
+            name: name.to_string(),
+            greeting,
+            anonymous_enabled: auth.is_anonymous("anonymous"),
+        }
+    }
+
+    /// `HOST name`: the virtual host called `name` (or the default host for the IP literal
+    /// of the address the client connected to), which must be the one the TLS server name
+    /// chose, if any. It is in force from now on.
+    fn select_host(&mut self, name: &str) -> Result<HostGrant, String> {
+        let found = self.shared.live.vhosts().get(name);
+        let local_literal = match self.local.ip() {
+            std::net::IpAddr::V4(v4) => format!("[{v4}]"),
+            std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => format!("[{v4}]"),
+                None => format!("[{v6}]"),
+            },
+        };
+        let literal_ip = name
+            .strip_prefix('[')
+            .and_then(|n| n.strip_suffix(']'))
+            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+            .map(|ip| format!("[{}]", ferry_proto::server::canonical_ip(ip)));
+        if found.is_none() && literal_ip.as_deref() != Some(local_literal.as_str()) {
+            info!(peer = %self.peer, session = self.id, host = %name, "HOST refused: unknown virtual host");
+            return Err(format!("Unknown virtual host {name}."));
+        }
+        if let Some(chosen) = &self.sni_host {
+            let same = match (chosen, &found) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                info!(peer = %self.peer, session = self.id, host = %name, "HOST refused: not the TLS server name's host");
+                return Err(format!(
+                    "HOST {name} does not match the server name of the TLS handshake."
+                ));
+            }
+        }
+        info!(peer = %self.peer, session = self.id, host = %name, "virtual host selected");
+        let grant = self.host_grant(name, found.as_ref());
+        self.vhost = found;
+        Ok(grant)
+    }
+
+    /// After a TLS handshake: the server name it sent (`sni`) picks the virtual host, unless
+    /// HOST already did. False when it names another virtual host than HOST chose.
+    fn host_from_tls(&mut self, sni: Option<String>) -> bool {
+        let Some(name) = sni else {
+            return true;
+        };
+        let named = self.shared.live.vhosts().get(&name);
+        if self.vhost.is_some() {
+            if let Some(named) = &named {
+                if !self.vhost.as_ref().is_some_and(|v| Arc::ptr_eq(v, named)) {
+                    warn!(peer = %self.peer, session = self.id, sni = %name, "TLS server name names another virtual host than HOST");
+                    return false;
+                }
+            }
+            self.sni_host = Some(self.vhost.clone());
+            return true;
+        }
+        if let Some(host) = &named {
+            info!(peer = %self.peer, session = self.id, host = %host.name(), "virtual host chosen by the TLS server name");
+            let grant = self.host_grant(&name, Some(host));
+            self.session.set_initial_host(grant);
+            self.first_vhost = Some(host.clone());
+        }
+        self.vhost = named.clone();
+        self.sni_host = Some(named);
+        true
+    }
+
+    /// A data connection's TLS configuration presenting the certificate of the host in
+    /// force.
+    fn host_tls_config(&self, config: Arc<rustls::ServerConfig>) -> Arc<rustls::ServerConfig> {
+        match &self.shared.config.tls {
+            Some(ctx) => {
+                ctx.for_host(&config, self.vhost.as_ref().map(|v| v.name()))
+                    .0
+            }
+            None => config,
+        }
+    }
+
     /// AUTH TLS: the handshake on the control connection. Anything the client sent after
     /// the AUTH line in cleartext is dropped first.
     async fn start_tls(&mut self) -> bool {
@@ -750,6 +893,9 @@ impl Conn {
         }
         let (config, trace) = ctx.traced_control_config();
         self.tls_trace = Some(trace);
+        // After HOST, the handshake presents that host's certificate.
+        let pinned = self.vhost.as_ref().map(|v| v.name().to_string());
+        let (config, sni) = ctx.for_host(&config, pinned.as_deref());
         match stream::upgrade(rd, wr, config, wait).await {
             Ok((rd, wr, subject)) => {
                 self.reader.rd = rd;
@@ -757,6 +903,12 @@ impl Conn {
                 info!(peer = %self.peer, "control connection secured with TLS");
                 let user = certificate_user(&self.shared, &self.peer, subject.as_deref());
                 self.session.set_certificate_user(user);
+                if !self.host_from_tls(sni.get()) {
+                    let text = "The TLS server name names another virtual host than HOST.";
+                    let _ = self.send(&Reply::new(421, text)).await;
+                    self.closing = true;
+                    return false;
+                }
                 true
             }
             Err(e) => {
@@ -991,7 +1143,7 @@ impl Conn {
         let _ = stream.set_nodelay(true);
         let tls = if req.protect {
             match self.data_tls_config(req.kind.is_upload()) {
-                Some(c) => Some(c),
+                Some((config, trace)) => Some((self.host_tls_config(config), trace)),
                 None => {
                     return Ok((
                         TransferOutcome::DataTlsRefused("TLS is not available".into()),

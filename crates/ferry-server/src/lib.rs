@@ -29,6 +29,9 @@
 //!   passive data connections), parsed by `ferry_proto::proxy`;
 //! - `throttle` and `quota`: bandwidth token buckets (global and per account) and
 //!   per-account storage usage with `552` on overrun and no partial file left;
+//! - [`vhost`]: virtual hosts (RFC 7151): `HOST` or the TLS server name (SNI) picks one
+//!   before login, with its own accounts, root, greeting and certificate (the SNI resolver
+//!   lives in [`tls`]); without one a connection uses the default host (this config);
 //! - [`events`]: what happens ([`Event`]), told to [`Observer`]s, and the live gauges
 //!   ([`ServerStats`]); [`metrics`] (Prometheus endpoint) and [`audit`] (xferlog and JSON
 //!   audit log) are the observers `ferry serve` installs.
@@ -80,9 +83,11 @@ mod stream;
 mod throttle;
 pub mod tls;
 mod transfer;
+pub mod vhost;
 
 pub use events::{Event, Observer, ServerStats};
 pub use limits::{BanPolicy, Limits};
+pub use vhost::{VirtualHost, VirtualHosts};
 
 /// Everything the server needs, already validated.
 #[derive(Clone)]
@@ -122,6 +127,10 @@ pub struct ServerConfig {
     pub implicit_listen: Vec<SocketAddr>,
     /// Whether data connections must resume the control connection's TLS session.
     pub session_reuse: SessionReuse,
+    /// Virtual hosts chosen with `HOST` or the TLS server name (RFC 7151; see [`vhost`]);
+    /// empty: every connection uses the default host (the fields above). Reloadable with
+    /// [`ServerControl::set_vhosts`].
+    pub vhosts: VirtualHosts,
 }
 
 /// Whether a TLS data connection must resume the control connection's TLS session
@@ -173,6 +182,7 @@ impl ServerConfig {
             tls_policy: TlsPolicy::default(),
             implicit_listen: Vec::new(),
             session_reuse: SessionReuse::default(),
+            vhosts: VirtualHosts::new(),
         }
     }
 }
@@ -206,6 +216,7 @@ pub struct Server {
 pub(crate) struct Live {
     limits: RwLock<Arc<Limits>>,
     authenticator: RwLock<Arc<dyn Authenticator>>,
+    vhosts: RwLock<Arc<VirtualHosts>>,
 }
 
 impl Live {
@@ -221,6 +232,14 @@ impl Live {
     pub(crate) fn authenticator(&self) -> Arc<dyn Authenticator> {
         match self.authenticator.read() {
             Ok(a) => a.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The virtual hosts in force.
+    pub(crate) fn vhosts(&self) -> Arc<VirtualHosts> {
+        match self.vhosts.read() {
+            Ok(v) => v.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
@@ -255,6 +274,15 @@ impl ServerControl {
     pub fn limits(&self) -> Arc<Limits> {
         self.live.limits()
     }
+
+    /// Replaces the virtual hosts (their accounts, roots and greetings). Sessions that
+    /// already chose a host keep it until REIN or the end of the connection.
+    pub fn set_vhosts(&self, vhosts: VirtualHosts) {
+        match self.live.vhosts.write() {
+            Ok(mut v) => *v = Arc::new(vhosts),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(vhosts),
+        }
+    }
 }
 
 /// Backlog of the control listeners: large, so a burst of clients is never dropped.
@@ -288,6 +316,7 @@ impl Server {
         let live = Arc::new(Live {
             limits: RwLock::new(Arc::new(config.limits.clone())),
             authenticator: RwLock::new(config.authenticator.clone()),
+            vhosts: RwLock::new(Arc::new(config.vhosts.clone())),
         });
         Ok(Server {
             listeners,

@@ -4,7 +4,8 @@
 //!   cleartext (owned TCP halves) or under TLS (halves of one `tokio_rustls` stream).
 //!   [`upgrade`] turns cleartext halves into TLS ones (AUTH TLS), [`downgrade`] goes back
 //!   (CCC) after exchanging close_notify.
-//! - [`DataStream`]: a data connection, plain (eligible for `sendfile`) or TLS.
+//! - [`DataStream`]: a data connection, plain (eligible for `sendfile`) or TLS, possibly
+//!   wrapped for MODE Z ([`DataStream::deflate`], [`DataStream::inflate`]).
 //!
 //! Shutting down a TLS writer sends close_notify before the TCP FIN, so clients can tell a
 //! complete transfer from a cut one; reading a TLS stream that ends without close_notify is
@@ -16,8 +17,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use async_compression::tokio::bufread::ZlibDecoder;
+use async_compression::tokio::write::ZlibEncoder;
+use async_compression::Level;
 use tokio::io::{
-    AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest, ReadBuf, ReadHalf, WriteHalf,
+    AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, Interest, ReadBuf, ReadHalf,
+    WriteHalf,
 };
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -247,6 +252,23 @@ pub enum DataStream {
     Plain(TcpStream),
     /// TLS (PROT P).
     Tls(Box<TlsStream<TcpStream>>),
+    /// MODE Z, sending: what is written goes out as one zlib stream (RFC 1950), which
+    /// shutting down finishes. Write-only.
+    Deflate(Box<ZlibEncoder<DataStream>>),
+    /// MODE Z, receiving: reads give the inflated data (at most the buffer asked for, so
+    /// memory stays bounded whatever the ratio) up to the end of the zlib stream; a
+    /// connection that ends before it is an `UnexpectedEof` error. Read-only.
+    Inflate(Box<ZlibDecoder<BufReader<DataStream>>>),
+}
+
+/// Input buffer of the MODE Z inflater (compressed bytes read ahead).
+const INFLATE_INPUT: usize = 16 * 1024;
+
+fn wrong_way() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "MODE Z data connection used in the wrong direction",
+    )
 }
 
 impl DataStream {
@@ -254,8 +276,20 @@ impl DataStream {
     pub fn as_plain(&self) -> Option<&TcpStream> {
         match self {
             DataStream::Plain(s) => Some(s),
-            DataStream::Tls(_) => None,
+            DataStream::Tls(_) | DataStream::Deflate(_) | DataStream::Inflate(_) => None,
         }
+    }
+
+    /// MODE Z for sending: compresses at `level` (0-9).
+    pub fn deflate(self, level: u8) -> DataStream {
+        let level = Level::Precise(i32::from(level.min(9)));
+        DataStream::Deflate(Box::new(ZlibEncoder::with_quality(self, level)))
+    }
+
+    /// MODE Z for receiving: inflates.
+    pub fn inflate(self) -> DataStream {
+        let input = BufReader::with_capacity(INFLATE_INPUT, self);
+        DataStream::Inflate(Box::new(ZlibDecoder::new(input)))
     }
 }
 
@@ -268,6 +302,8 @@ impl AsyncRead for DataStream {
         match self.get_mut() {
             DataStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             DataStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            DataStream::Inflate(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            DataStream::Deflate(_) => Poll::Ready(Err(wrong_way())),
         }
     }
 }
@@ -281,6 +317,8 @@ impl AsyncWrite for DataStream {
         match self.get_mut() {
             DataStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             DataStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            DataStream::Deflate(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            DataStream::Inflate(_) => Poll::Ready(Err(wrong_way())),
         }
     }
 
@@ -288,6 +326,8 @@ impl AsyncWrite for DataStream {
         match self.get_mut() {
             DataStream::Plain(s) => Pin::new(s).poll_flush(cx),
             DataStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            DataStream::Deflate(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            DataStream::Inflate(s) => Pin::new(s.get_mut().get_mut()).poll_flush(cx),
         }
     }
 
@@ -295,6 +335,9 @@ impl AsyncWrite for DataStream {
         match self.get_mut() {
             DataStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             DataStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            // Finishes the zlib stream, then shuts the connection down.
+            DataStream::Deflate(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            DataStream::Inflate(s) => Pin::new(s.get_mut().get_mut()).poll_shutdown(cx),
         }
     }
 }

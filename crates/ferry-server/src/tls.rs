@@ -172,6 +172,92 @@ pub struct TlsContext {
     generated_at: Option<PathBuf>,
     /// `client_users` with normalized keys (see [`normalize_subject`]).
     users: BTreeMap<String, String>,
+    /// Certificates of virtual hosts, by name (see [`TlsContext::set_host_certificates`]).
+    hosts: RwLock<Arc<HostCerts>>,
+}
+
+/// A virtual host's own certificate (RFC 7151 virtual hosts, chosen by SNI or `HOST`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCertificate {
+    /// The host's names (domain names, or IP literals in brackets).
+    pub names: Vec<String>,
+    /// Certificate chain file (PEM, leaf first).
+    pub cert: PathBuf,
+    /// Private key file (PEM).
+    pub key: PathBuf,
+}
+
+/// The loaded virtual-host certificates and where they come from (for reload).
+#[derive(Debug, Default)]
+struct HostCerts {
+    sources: Vec<HostCertificate>,
+    by_name: std::collections::HashMap<String, Arc<CertifiedKey>>,
+}
+
+/// The server name (SNI) a client sent in its handshake, recorded by the configuration
+/// from [`TlsContext::for_host`]: lower case, without a trailing dot.
+#[derive(Debug, Clone, Default)]
+pub struct ServerNameSeen(Arc<Mutex<Option<String>>>);
+
+impl ServerNameSeen {
+    /// The name, once the handshake has read the ClientHello (`None` without SNI).
+    pub fn get(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, name: String) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(name);
+    }
+}
+
+/// Picks the certificate of a handshake: the pinned host's (`HOST` came first), else the
+/// one of the virtual host the SNI names, else the default; records the SNI.
+#[derive(Debug)]
+struct HostResolver {
+    fallback: Arc<dyn rustls::server::ResolvesServerCert>,
+    hosts: Arc<HostCerts>,
+    pinned: Option<Arc<CertifiedKey>>,
+    seen: ServerNameSeen,
+}
+
+impl rustls::server::ResolvesServerCert for HostResolver {
+    fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let name = hello.server_name().map(normalize_host);
+        if let Some(name) = &name {
+            self.seen.set(name.clone());
+        }
+        if let Some(pinned) = &self.pinned {
+            return Some(Arc::clone(pinned));
+        }
+        if let Some(key) = name.as_ref().and_then(|n| self.hosts.by_name.get(n)) {
+            return Some(Arc::clone(key));
+        }
+        self.fallback.resolve(hello)
+    }
+}
+
+/// Lower case without a trailing dot (`A.Example.` is `a.example`).
+fn normalize_host(name: &str) -> String {
+    name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
+}
+
+/// Loads every virtual-host certificate.
+fn load_hosts(
+    provider: &CryptoProvider,
+    sources: Vec<HostCertificate>,
+) -> Result<HostCerts, TlsError> {
+    let mut by_name = std::collections::HashMap::new();
+    for source in &sources {
+        let material = load_material(provider, &source.cert, &source.key)?;
+        let key = Arc::new(material.key);
+        for name in &source.names {
+            by_name.insert(normalize_host(name), Arc::clone(&key));
+        }
+    }
+    Ok(HostCerts { sources, by_name })
 }
 
 /// What every generation of configurations is built from.
@@ -230,7 +316,48 @@ impl TlsContext {
             current: RwLock::new(Arc::new(configs)),
             generated_at,
             users,
+            hosts: RwLock::new(Arc::new(HostCerts::default())),
         })
+    }
+
+    /// Loads the certificates of virtual hosts: a handshake whose server name (SNI) is one
+    /// of a host's names, or that follows `HOST` naming it, presents that host's
+    /// certificate (through [`for_host`](Self::for_host)). Replaces any earlier set; on
+    /// error nothing changes. [`reload`](Self::reload) re-reads them too.
+    pub fn set_host_certificates(&self, hosts: Vec<HostCertificate>) -> Result<(), TlsError> {
+        let loaded = load_hosts(&self.shared.provider, hosts)?;
+        *self.hosts.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(loaded);
+        Ok(())
+    }
+
+    /// SHA-256 fingerprint of the certificate presented for virtual host `name`, if it has
+    /// its own.
+    pub fn host_fingerprint(&self, name: &str) -> Option<String> {
+        let hosts = Arc::clone(&self.hosts.read().unwrap_or_else(PoisonError::into_inner));
+        let key = hosts.by_name.get(&normalize_host(name))?;
+        key.cert.first().map(|leaf| fingerprint_of(leaf.as_ref()))
+    }
+
+    /// `config` (a control or data configuration from this context) choosing its
+    /// certificate by virtual host: the one of `host` when given and it has its own,
+    /// else the one of the virtual host the client's SNI names, else the default. The
+    /// returned [`ServerNameSeen`] tells the SNI after the handshake.
+    pub fn for_host(
+        &self,
+        config: &Arc<rustls::ServerConfig>,
+        host: Option<&str>,
+    ) -> (Arc<rustls::ServerConfig>, ServerNameSeen) {
+        let hosts = Arc::clone(&self.hosts.read().unwrap_or_else(PoisonError::into_inner));
+        let pinned = host.and_then(|h| hosts.by_name.get(&normalize_host(h)).cloned());
+        let seen = ServerNameSeen::default();
+        let mut out = (**config).clone();
+        out.cert_resolver = Arc::new(HostResolver {
+            fallback: Arc::clone(&config.cert_resolver),
+            hosts,
+            pinned,
+            seen: seen.clone(),
+        });
+        (Arc::new(out), seen)
     }
 
     /// SHA-256 fingerprint of the leaf certificate, upper-case hex pairs joined by `:`
@@ -262,7 +389,15 @@ impl TlsContext {
             )?,
         };
         let configs = Arc::new(self.shared.build(material)?);
+        let sources = self
+            .hosts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .sources
+            .clone();
+        let hosts = Arc::new(load_hosts(provider, sources)?);
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = configs;
+        *self.hosts.write().unwrap_or_else(PoisonError::into_inner) = hosts;
         Ok(())
     }
 

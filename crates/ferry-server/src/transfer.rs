@@ -19,6 +19,16 @@
 //! Quotas ([`crate::quota`]): an upload with an [`UploadCharge`] has each chunk approved
 //! (as written to storage, after TYPE A conversion) before it is written; a refused chunk
 //! ends the upload with [`WriteSink::discard`] (no partial file remains) and `552`.
+//!
+//! MODE Z ([`RunOptions::deflate`]): the data stream is wrapped
+//! ([`DataStream::deflate`]/[`DataStream::inflate`]), inside TLS under PROT P and after the
+//! TYPE A conversion; sendfile is bypassed. Everything counted then is the uncompressed
+//! data (the file's bytes, after TYPE A conversion): progress, the bytes reported (so
+//! xferlog shows file sizes), quota charges and the throttles, which thus also bound how
+//! fast a highly compressed upload may grow on disk. An upload inflates into the same
+//! bounded buffer as any other, chunk by chunk, each chunk approved by the quota before it
+//! is written: a "zip bomb" costs no memory and stops at the quota. Uploads end at the end
+//! of the zlib stream; a connection closed before it is a lost connection (`426`).
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -209,6 +219,8 @@ pub struct RunOptions<'a> {
     pub throttle: Throttle,
     /// Quota bookkeeping of an upload under a quota.
     pub quota: Option<UploadCharge>,
+    /// MODE Z with this compression level (see the module docs).
+    pub deflate: Option<u8>,
 }
 
 /// What MLSD lines show.
@@ -228,6 +240,12 @@ pub async fn run(
     mut opts: RunOptions<'_>,
 ) -> TransferOutcome {
     let charge = opts.quota.take();
+    if let Some(level) = opts.deflate {
+        stream = match prepared {
+            Prepared::Receive { .. } => stream.inflate(),
+            _ => stream.deflate(level),
+        };
+    }
     let result = match prepared {
         Prepared::Send { handle } => send_file(handle, &mut stream, &opts).await,
         Prepared::Receive { sink, .. } => {

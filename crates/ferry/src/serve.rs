@@ -177,6 +177,7 @@ fn server_config(
         greeting,
         tls: tls_settings,
         ops,
+        vhosts,
     } = settings;
     if anonymous == AnonymousMode::UploadOnly {
         // The incoming folder must exist for anonymous uploads to land in it.
@@ -184,6 +185,12 @@ fn server_config(
         std::fs::create_dir_all(&incoming)
             .with_context(|| format!("cannot create {}", incoming.display()))?;
     }
+    if let Some(ctx) = &tls {
+        ctx.set_host_certificates(host_certificates(&vhosts))
+            .context("cannot load a virtual host's certificate")?;
+    }
+    let virtual_hosts =
+        virtual_hosts(vhosts, &users, users_file.as_ref(), &ops.anonymous_incoming)?;
     let db = user_db(root, &users, users_file, anonymous, &ops.anonymous_incoming)?;
     let mut config = ServerConfig::new(Arc::new(db), Arc::new(LocalFsFactory::new()));
     config.listen = listen;
@@ -207,7 +214,66 @@ fn server_config(
     config.session_reuse = tls_settings.session_reuse;
     config.limits = ops.limits;
     config.proxy_from = ops.proxy_from;
+    config.vhosts = virtual_hosts;
     Ok(config)
+}
+
+/// The certificates of the virtual hosts that have their own.
+fn host_certificates(vhosts: &[config::VhostSettings]) -> Vec<ferry_server::tls::HostCertificate> {
+    vhosts
+        .iter()
+        .filter_map(|v| {
+            v.cert
+                .as_ref()
+                .map(|(cert, key)| ferry_server::tls::HostCertificate {
+                    names: v.names.clone(),
+                    cert: cert.clone(),
+                    key: key.clone(),
+                })
+        })
+        .collect()
+}
+
+/// The virtual hosts of validated settings: each with its accounts (its own users file, or
+/// the server's accounts homed in its root) and the local storage. Hashes command-line
+/// passwords again for each host sharing them: call it off the async threads.
+fn virtual_hosts(
+    vhosts: Vec<config::VhostSettings>,
+    users: &[config::CliUser],
+    users_file: Option<&(PathBuf, ferry_storage::users::UsersFile)>,
+    anonymous_incoming: &str,
+) -> anyhow::Result<ferry_server::VirtualHosts> {
+    let mut out = ferry_server::VirtualHosts::new();
+    for v in vhosts {
+        if v.anonymous == AnonymousMode::UploadOnly {
+            let incoming = v.root.join(anonymous_incoming.trim_start_matches('/'));
+            std::fs::create_dir_all(&incoming)
+                .with_context(|| format!("cannot create {}", incoming.display()))?;
+        }
+        let db = match v.users_file {
+            Some(own) => user_db(v.root, &[], Some(own), v.anonymous, anonymous_incoming)?,
+            None => {
+                // The server's accounts, each homed in this host's root.
+                let shared = users_file.map(|(path, file)| {
+                    let mut file = file.clone();
+                    for user in &mut file.users {
+                        user.home = None;
+                    }
+                    (path.clone(), file)
+                });
+                user_db(v.root, users, shared, v.anonymous, anonymous_incoming)?
+            }
+        };
+        let name = v.names.first().cloned().unwrap_or_default();
+        out.add(ferry_server::VirtualHost {
+            names: v.names,
+            authenticator: Arc::new(db),
+            storage: Arc::new(LocalFsFactory::new()),
+            greeting: v.greeting,
+        })
+        .with_context(|| format!("virtual host {name}"))?;
+    }
+    Ok(out)
 }
 
 /// The account database of validated settings (passwords given in clear are hashed here:
@@ -265,6 +331,12 @@ impl Reloader {
             )
             .map_err(anyhow::Error::from)?;
             let accounts = settings.user_names().count();
+            let vhosts = virtual_hosts(
+                settings.vhosts,
+                &settings.users,
+                settings.users_file.as_ref(),
+                &settings.ops.anonymous_incoming,
+            )?;
             let db = user_db(
                 settings.root.clone(),
                 &settings.users,
@@ -272,12 +344,13 @@ impl Reloader {
                 settings.anonymous,
                 &settings.ops.anonymous_incoming,
             )?;
-            anyhow::Ok((db, settings.ops.limits, accounts))
+            anyhow::Ok((db, settings.ops.limits, accounts, vhosts))
         })
         .await;
         match result {
-            Ok(Ok((db, limits, accounts))) => {
+            Ok(Ok((db, limits, accounts, vhosts))) => {
                 control.set_authenticator(Arc::new(db));
+                control.set_vhosts(vhosts);
                 control.set_limits(limits);
                 info!(
                     accounts,

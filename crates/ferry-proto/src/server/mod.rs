@@ -13,6 +13,12 @@
 //!     └─────────────────┘◀──────────────────────────────┘◀──────┘
 //! ```
 //!
+//! Before login, `HOST` (RFC 7151) asks the driver for a virtual host
+//! ([`Action::SelectHost`], answered with [`Session::on_host`]); the chosen host's greeting
+//! and anonymous setting then apply, a login in progress starts over, and REIN returns to
+//! the host the connection started with (the TLS server name's, see
+//! [`Session::set_initial_host`], else the default).
+//!
 //! While an I/O request is outstanding (`Authenticate`, `Fs`, `Transfer`, `OpenPassive`,
 //! `StatList`) the driver must not feed further commands: it queues them, except `ABOR`,
 //! which it handles by cancelling the transfer and calling [`Session::on_transfer`] with
@@ -87,6 +93,17 @@ pub struct LoginGrant {
     pub permissions: Permissions,
     /// True for an anonymous login.
     pub anonymous: bool,
+}
+
+/// A virtual host (RFC 7151) the driver found for `HOST` or for the TLS server name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostGrant {
+    /// The host's name as the client gave it.
+    pub name: String,
+    /// Text of the `220` reply to `HOST` (the host's greeting).
+    pub greeting: String,
+    /// True when `anonymous` / `ftp` may log in on this host.
+    pub anonymous_enabled: bool,
 }
 
 /// A storage error reported back by the driver, already mapped to a reply code.
@@ -309,6 +326,12 @@ pub enum Action {
     EndTls,
     /// Close the control connection after the replies before this action are sent.
     Close,
+    /// `HOST` (RFC 7151). `Some(name)`: look the virtual host up and, when it exists (and
+    /// agrees with the TLS server name, if any), make it the one logins use from now on;
+    /// then call [`Session::on_host`]. `None` (after REIN): go back to the host the
+    /// connection started with (the one its TLS server name chose, else the default host);
+    /// no answer is expected.
+    SelectHost(Option<String>),
 }
 
 #[derive(Debug, Clone)]
@@ -340,6 +363,7 @@ enum Pending {
     Transfer(TransferRequest),
     Stat,
     Tls { protect_data: bool },
+    Host,
 }
 
 /// One control connection's protocol state. See the module docs.
@@ -368,6 +392,11 @@ pub struct Session {
     anonymous: bool,
     /// The user the verified TLS client certificate maps to, if any.
     certificate_user: Option<String>,
+    /// The virtual host in force (`HOST` or the TLS server name); `None`: the default.
+    host: Option<HostGrant>,
+    /// The host the connection started with (chosen by the TLS server name), which REIN
+    /// returns to.
+    initial_host: Option<HostGrant>,
 }
 
 /// The canonical form of an address for peer comparisons (IPv4-mapped IPv6 → IPv4).
@@ -384,16 +413,17 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
 /// Commands listed by HELP, in order.
 const HELP_VERBS: &[&str] = &[
     "ABOR", "ACCT", "ALLO", "APPE", "AUTH", "CCC", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT",
-    "HELP", "LIST", "MDTM", "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS",
-    "PASV", "PBSZ", "PORT", "PROT", "PWD", "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR", "RNTO",
-    "SITE", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD",
-    "XPWD", "XRMD",
+    "HELP", "HOST", "LIST", "MDTM", "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS",
+    "PASS", "PASV", "PBSZ", "PORT", "PROT", "PWD", "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR",
+    "RNTO", "SITE", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD",
+    "XMKD", "XPWD", "XRMD",
 ];
 
 /// Lines of the FEAT reply between the first and last line, without the leading space.
 const FEATURES: &[&str] = &[
     "EPRT",
     "EPSV",
+    "HOST",
     "MDTM",
     "MFMT",
     "PASV",
@@ -428,6 +458,8 @@ impl Session {
             prot_private: false,
             anonymous: false,
             certificate_user: None,
+            host: None,
+            initial_host: None,
         }
     }
 
@@ -617,12 +649,16 @@ impl Session {
             Command::Acct(_) => vec![reply(202, "ACCT not needed.")],
             Command::Quit => vec![reply(221, "Goodbye."), Action::Close],
             Command::Rein => {
+                // RFC 7151 §3.3: REIN also forgets HOST (back to the connection's first host).
+                let host_changed = self.host != self.initial_host;
                 self.reset();
-                vec![
-                    Action::ClearDataSetup,
-                    Action::LoggedOut,
-                    reply(220, "Ready for a new user."),
-                ]
+                self.host = self.initial_host.clone();
+                let mut actions = vec![Action::ClearDataSetup, Action::LoggedOut];
+                if host_changed {
+                    actions.push(Action::SelectHost(None));
+                }
+                actions.push(reply(220, "Ready for a new user."));
+                actions
             }
             Command::Noop => vec![reply(200, "NOOP ok.")],
             Command::Syst => vec![reply(215, "UNIX Type: L8")],
@@ -758,6 +794,7 @@ impl Session {
             Command::Pbsz(_) => self.cmd_pbsz(),
             Command::Prot(level) => vec![self.cmd_prot(level)],
             Command::Ccc => self.cmd_ccc(),
+            Command::Host(name) => self.cmd_host(name),
             // Variants added to the parser later are answered here until implemented.
             #[allow(unreachable_patterns)]
             other => vec![reply(502, format!("{} not implemented.", other.verb()))],
@@ -770,9 +807,12 @@ impl Session {
         let config = self.config.clone();
         let tls = self.tls;
         let certificate_user = self.certificate_user.take();
+        let (host, initial_host) = (self.host.take(), self.initial_host.take());
         *self = Session::new(config, self.peer, self.local);
         self.tls = tls;
         self.certificate_user = certificate_user;
+        self.host = host;
+        self.initial_host = initial_host;
     }
 
     fn cmd_user(&mut self, name: String) -> Vec<Action> {
@@ -785,7 +825,7 @@ impl Session {
             actions.push(Action::ClearDataSetup);
             actions.push(Action::LoggedOut);
         }
-        let anonymous = self.config.anonymous_enabled
+        let anonymous = self.anonymous_enabled()
             && (name.eq_ignore_ascii_case("anonymous") || name.eq_ignore_ascii_case("ftp"));
         let policy = self.config.tls;
         if policy.required_for_login && !self.tls && !(anonymous && policy.anonymous_exempt) {
@@ -1048,6 +1088,56 @@ impl Session {
     /// name then logs in without a password (reply 232).
     pub fn set_certificate_user(&mut self, user: Option<String>) {
         self.certificate_user = user;
+    }
+
+    /// True when anonymous logins are open on the host in force.
+    fn anonymous_enabled(&self) -> bool {
+        self.host
+            .as_ref()
+            .map_or(self.config.anonymous_enabled, |h| h.anonymous_enabled)
+    }
+
+    /// The virtual host in force, if one was chosen (by `HOST` or the TLS server name).
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_ref().map(|h| h.name.as_str())
+    }
+
+    /// Records the virtual host the TLS server name (SNI) chose: in force from now on, and
+    /// the one REIN returns to. The driver calls it after the handshake.
+    pub fn set_initial_host(&mut self, grant: HostGrant) {
+        self.host = Some(grant.clone());
+        self.initial_host = Some(grant);
+    }
+
+    /// `HOST name` (RFC 7151): only before login; a login in progress (USER sent, no PASS
+    /// yet) starts again on the new host.
+    fn cmd_host(&mut self, name: String) -> Vec<Action> {
+        if matches!(self.state, State::LoggedIn(_)) {
+            return vec![reply(503, "HOST must come before login.")];
+        }
+        self.state = State::AwaitUser;
+        self.pending = Some(Pending::Host);
+        vec![Action::SelectHost(Some(name))]
+    }
+
+    /// Reports the result of [`Action::SelectHost`]: the host now in force, or why the name
+    /// was refused (`504`, counted as a bad command before login).
+    pub fn on_host(&mut self, result: Result<HostGrant, String>) -> Vec<Action> {
+        match self.pending.take() {
+            Some(Pending::Host) => {}
+            other => {
+                self.pending = other;
+                return Vec::new();
+            }
+        }
+        match result {
+            Ok(grant) => {
+                let text = grant.greeting.clone();
+                self.host = Some(grant);
+                vec![reply(220, text)]
+            }
+            Err(reason) => self.bad_command(Reply::new(504, reason)),
+        }
     }
 
     fn cmd_auth(&mut self, mech: &str) -> Vec<Action> {

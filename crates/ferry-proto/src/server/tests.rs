@@ -759,3 +759,118 @@ fn rest_survives_the_data_setup_commands_but_not_others() {
         other => panic!("{other:?}"),
     }
 }
+
+// ---- HOST (RFC 7151) ----
+
+fn grant(name: &str, anonymous_enabled: bool) -> HostGrant {
+    HostGrant {
+        name: name.into(),
+        greeting: format!("Welcome to {name}."),
+        anonymous_enabled,
+    }
+}
+
+#[test]
+fn host_before_login_selects_the_virtual_host() {
+    let mut s = session();
+    let a = line(&mut s, "HOST A.Example");
+    assert_eq!(a, [Action::SelectHost(Some("a.example".into()))]);
+    // Busy until the driver answers.
+    assert_eq!(codes(&line(&mut s, "NOOP")), [503]);
+    let a = s.on_host(Ok(grant("a.example", true)));
+    match &a[..] {
+        [Action::Reply(r)] => {
+            assert_eq!(r.code.get(), 220);
+            assert_eq!(r.text(), "Welcome to a.example.");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.host(), Some("a.example"));
+    // The host's anonymous setting applies (the default host has it off here).
+    let a = line(&mut s, "USER anonymous");
+    match &a[..] {
+        [Action::Reply(r)] => assert!(r.text().contains("e-mail"), "{}", r.text()),
+        other => panic!("{other:?}"),
+    }
+    // HOST again before PASS: the login starts over on the new host.
+    assert_eq!(line(&mut s, "HOST b.example").len(), 1);
+    assert_eq!(codes(&s.on_host(Ok(grant("b.example", false)))), [220]);
+    assert_eq!(codes(&line(&mut s, "PASS x")), [503]);
+    assert_eq!(s.host(), Some("b.example"));
+}
+
+#[test]
+fn unknown_host_is_504_and_counts_as_bad() {
+    let config = SessionConfig {
+        max_bad_commands_before_login: 1,
+        ..SessionConfig::default()
+    };
+    let mut s = Session::new(
+        config,
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+    );
+    line(&mut s, "HOST nowhere.example");
+    let a = s.on_host(Err("Unknown virtual host nowhere.example.".into()));
+    assert_eq!(codes(&a), [504]);
+    assert_eq!(s.host(), None);
+    line(&mut s, "HOST nowhere.example");
+    let a = s.on_host(Err("Unknown virtual host nowhere.example.".into()));
+    assert_eq!(codes(&a), [504, 421]);
+    assert!(a.contains(&Action::Close));
+}
+
+#[test]
+fn host_after_login_is_503_and_bad_syntax_501() {
+    let mut s = logged_in(false);
+    assert_eq!(codes(&line(&mut s, "HOST a.example")), [503]);
+    let mut s = session();
+    assert_eq!(codes(&line(&mut s, "HOST a..example")), [501]);
+    assert_eq!(codes(&line(&mut s, "HOST")), [501]);
+}
+
+#[test]
+fn rein_returns_to_the_first_host_and_user_keeps_it() {
+    let mut s = session();
+    line(&mut s, "HOST a.example");
+    s.on_host(Ok(grant("a.example", false)));
+    // A new USER after login stays on the host.
+    assert_eq!(codes(&line(&mut s, "USER alice")), [331]);
+    line(&mut s, "PASS x");
+    s.on_auth(Some(LoginGrant {
+        user: "alice".into(),
+        permissions: Permissions::uniform(PermSet::all()),
+        anonymous: false,
+    }));
+    let a = line(&mut s, "USER bob");
+    assert!(!a.iter().any(|a| matches!(a, Action::SelectHost(_))));
+    assert_eq!(s.host(), Some("a.example"));
+    // REIN forgets HOST.
+    let a = line(&mut s, "REIN");
+    assert!(a.contains(&Action::SelectHost(None)), "{a:?}");
+    assert_eq!(codes(&a), [220]);
+    assert_eq!(s.host(), None);
+    // REIN on the default host has nothing to switch.
+    let a = line(&mut s, "REIN");
+    assert!(!a.iter().any(|a| matches!(a, Action::SelectHost(_))));
+
+    // A host chosen by the TLS server name is where REIN returns.
+    let mut s = session();
+    s.set_initial_host(grant("sni.example", false));
+    line(&mut s, "HOST other.example");
+    s.on_host(Ok(grant("other.example", false)));
+    let a = line(&mut s, "REIN");
+    assert!(a.contains(&Action::SelectHost(None)), "{a:?}");
+    assert_eq!(s.host(), Some("sni.example"));
+}
+
+#[test]
+fn feat_and_help_list_host() {
+    let mut s = session();
+    for cmd in ["FEAT", "HELP"] {
+        match &line(&mut s, cmd)[..] {
+            [Action::Reply(r)] => assert!(r.text().contains("HOST"), "{cmd}: {}", r.text()),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -159,6 +159,10 @@ pub struct TransferArgs {
     /// Transfer N files at once (one connection each)
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=32))]
     pub parallel: u16,
+    /// Compress the data (MODE Z, deflate) when the server offers it; else warn and
+    /// transfer uncompressed
+    #[arg(long, conflicts_with = "segments")]
+    pub compress: bool,
 }
 
 /// `ferry get`.

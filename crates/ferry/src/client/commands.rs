@@ -197,13 +197,22 @@ async fn kind_of(client: &mut Client, url: &FtpUrl) -> Result<Option<RemoteEntry
     Ok(entries.into_iter().find(|e| e.name == name))
 }
 
+/// `--compress` asked for MODE Z, which the server does not offer (or refused).
+fn warn_uncompressed(client: &Client, asked: bool) {
+    if asked && !client.is_compressing() {
+        eprintln!("ferry: warning: the server does not offer MODE Z; transferring uncompressed");
+    }
+}
+
 /// `ferry get`.
 pub async fn get(args: &GetArgs) -> anyhow::Result<()> {
     let url = parse_url(&args.url)?;
     let t = &args.transfer;
-    let session = Session::new(&url, &args.conn)?;
+    let mut session = Session::new(&url, &args.conn)?;
+    session.opts.compress = t.compress;
     let progress = Progress::new(args.conn.quiet, args.conn.progress);
     let mut client = session.connect().await?;
+    warn_uncompressed(&client, t.compress);
     let name = url.file_name().to_owned();
     let mut jobs = Vec::new();
 
@@ -367,9 +376,11 @@ pub async fn put(args: &PutArgs) -> anyhow::Result<()> {
             plan.push((path, url.path.clone()));
         }
     }
-    let session = Session::new(&url, &args.conn)?;
+    let mut session = Session::new(&url, &args.conn)?;
+    session.opts.compress = t.compress;
     let progress = Progress::new(args.conn.quiet, args.conn.progress);
     let mut client = session.connect().await?;
+    warn_uncompressed(&client, t.compress);
     if into_dir && !url.path.is_empty() {
         remote_mkdir_all(&mut client, &url.path).await;
     }

@@ -3,6 +3,10 @@
 //! The document is read as a map from spanned key to spanned [`TomlValue`] (our own small
 //! value type that keeps the span of each array element), so that every problem, unknown
 //! keys included, can be reported at its place and all of them at once.
+//!
+//! The file is flat (one key per `ferry serve` flag) but for one array of tables,
+//! `[[vhost]]`: one table per virtual host (RFC 7151), read by [`vhost_table`] into a
+//! [`RawVhost`] and validated in [`super::vhost`].
 
 use std::fmt;
 use std::io::Read;
@@ -13,6 +17,7 @@ use std::sync::Arc;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
 
+use super::vhost::{RawVhost, VHOST_KEYS};
 use super::{ConfigError, Located, Origin, RawServe};
 use crate::cli::UserArg;
 
@@ -70,6 +75,7 @@ pub(crate) const KNOWN_KEYS: &[&str] = &[
     "xferlog",
     "audit_log",
     "run_as",
+    "vhost",
 ];
 
 /// Name toml gives the one key of the map it uses to hand out a datetime.
@@ -84,7 +90,8 @@ enum TomlValue {
     Boolean(bool),
     Datetime,
     Array(Vec<Spanned<TomlValue>>),
-    Table,
+    /// A table, its entries in document order (only `[[vhost]]` tables are read).
+    Table(Vec<(Spanned<String>, Spanned<TomlValue>)>),
 }
 
 impl TomlValue {
@@ -97,7 +104,7 @@ impl TomlValue {
             TomlValue::Boolean(_) => "a boolean",
             TomlValue::Datetime => "a datetime",
             TomlValue::Array(_) => "an array",
-            TomlValue::Table => "a table",
+            TomlValue::Table(_) => "a table",
         }
     }
 }
@@ -152,14 +159,21 @@ impl<'de> Visitor<'de> for TomlValueVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TomlValue, A::Error> {
-        let mut value = TomlValue::Table;
-        while let Some(key) = map.next_key::<String>()? {
-            if key == TOML_DATETIME_KEY {
-                value = TomlValue::Datetime;
+        let mut entries = Vec::new();
+        let mut datetime = false;
+        while let Some(key) = map.next_key::<Spanned<String>>()? {
+            if key.get_ref() == TOML_DATETIME_KEY {
+                datetime = true;
+                map.next_value::<IgnoredAny>()?;
+            } else {
+                entries.push((key, map.next_value::<Spanned<TomlValue>>()?));
             }
-            map.next_value::<IgnoredAny>()?;
         }
-        Ok(value)
+        Ok(if datetime {
+            TomlValue::Datetime
+        } else {
+            TomlValue::Table(entries)
+        })
     }
 }
 
@@ -306,6 +320,7 @@ pub(crate) fn parse(path: &Path, text: &str) -> (RawServe, Vec<ConfigError>) {
             "xferlog" => raw.xferlog = cx.path(value, base),
             "audit_log" => raw.audit_log = cx.path(value, base),
             "run_as" => raw.run_as = cx.string(value),
+            "vhost" => raw.vhost = Some(vhosts(&file, value, base, &mut errors)),
             _ => errors.push(ConfigError::new(
                 file.origin(&key_span, Some(&key)),
                 format!("unknown key (known keys: {})", KNOWN_KEYS.join(", ")),
@@ -313,6 +328,81 @@ pub(crate) fn parse(path: &Path, text: &str) -> (RawServe, Vec<ConfigError>) {
         }
     }
     (raw, errors)
+}
+
+/// `[[vhost]]`: an array of tables, one per virtual host.
+fn vhosts(
+    file: &FileRef<'_>,
+    value: Spanned<TomlValue>,
+    base: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<RawVhost> {
+    let span = value.span();
+    let items = match value.into_inner() {
+        TomlValue::Array(items) => items,
+        other => {
+            errors.push(ConfigError::new(
+                file.origin(&span, Some("vhost")),
+                format!(
+                    "expected [[vhost]] tables (an array of tables), found {}",
+                    other.kind()
+                ),
+            ));
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let item_span = item.span();
+        match item.into_inner() {
+            TomlValue::Table(entries) => {
+                out.push(vhost_table(file, &item_span, entries, base, errors));
+            }
+            other => errors.push(ConfigError::new(
+                file.origin(&item_span, Some("vhost")),
+                format!("expected a [[vhost]] table, found {}", other.kind()),
+            )),
+        }
+    }
+    out
+}
+
+/// One `[[vhost]]` table; its keys are reported as `vhost.KEY`.
+fn vhost_table(
+    file: &FileRef<'_>,
+    span: &Range<usize>,
+    entries: Vec<(Spanned<String>, Spanned<TomlValue>)>,
+    base: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> RawVhost {
+    let mut raw = RawVhost::new(file.origin(span, Some("vhost")));
+    for (key, value) in entries {
+        let key_span = key.span();
+        let key = format!("vhost.{}", key.into_inner());
+        let mut cx = KeyCx {
+            file,
+            key: &key,
+            errors,
+        };
+        match key.trim_start_matches("vhost.") {
+            "name" => raw.names = cx.string_list(value),
+            "names" => raw.names = cx.string_list(value),
+            "root" => raw.root = cx.path(value, base),
+            "users_file" => raw.users_file = cx.path(value, base),
+            "anonymous" => raw.anonymous = cx.string(value),
+            "cert" => raw.cert = cx.path(value, base),
+            "key" => raw.key = cx.path(value, base),
+            "greeting" => raw.greeting = cx.string(value),
+            _ => errors.push(ConfigError::new(
+                file.origin(&key_span, Some(&key)),
+                format!(
+                    "unknown key in [[vhost]] (known keys: {})",
+                    VHOST_KEYS.join(", ")
+                ),
+            )),
+        }
+    }
+    raw
 }
 
 /// The file being read: its name for messages and its text for line numbers.

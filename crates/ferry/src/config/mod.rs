@@ -13,6 +13,7 @@
 pub(crate) mod file;
 pub(crate) mod ops;
 pub(crate) mod tls;
+pub(crate) mod vhost;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -29,6 +30,7 @@ use ferry_storage::users::{validate_name, AnonymousMode, UsersFile};
 
 pub use self::ops::OpsSettings;
 pub use self::tls::{TlsMode, TlsSettings};
+pub use self::vhost::{RawVhost, VhostSettings};
 
 /// Longest timeout accepted, in seconds (a week).
 const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
@@ -244,6 +246,8 @@ pub struct RawServe {
     pub audit_log: Option<Located<PathBuf>>,
     /// `run_as`.
     pub run_as: Option<Located<String>>,
+    /// `[[vhost]]` tables (config file only).
+    pub vhost: Option<Vec<RawVhost>>,
 }
 
 impl RawServe {
@@ -313,6 +317,7 @@ impl RawServe {
             xferlog: one("--xferlog", &args.xferlog),
             audit_log: one("--audit-log", &args.audit_log),
             run_as: one("--run-as", &args.run_as),
+            vhost: None,
         }
     }
 
@@ -368,6 +373,7 @@ impl RawServe {
             xferlog: over.xferlog.or(self.xferlog),
             audit_log: over.audit_log.or(self.audit_log),
             run_as: over.run_as.or(self.run_as),
+            vhost: over.vhost.or(self.vhost),
         }
     }
 }
@@ -431,6 +437,9 @@ pub struct ServeSettings {
     pub tls: TlsSettings,
     /// Limits, bans, logs, metrics, PROXY protocol, privilege drop.
     pub ops: OpsSettings,
+    /// Virtual hosts (RFC 7151), chosen with HOST or the TLS server name; the top-level
+    /// settings are the default host.
+    pub vhosts: Vec<VhostSettings>,
 }
 
 impl fmt::Debug for ServeSettings {
@@ -456,6 +465,7 @@ impl fmt::Debug for ServeSettings {
             .field("greeting", &self.greeting)
             .field("tls", &self.tls)
             .field("ops", &self.ops)
+            .field("vhosts", &self.vhosts)
             .finish()
     }
 }
@@ -683,6 +693,12 @@ pub fn validate_with(
     };
     let tls = tls::validate(&raw, &listen, known_users.as_deref(), &mut errors);
     let ops = ops::validate(&raw, &mut errors);
+    let vhosts = vhost::validate(
+        raw.vhost.as_deref().unwrap_or_default(),
+        tls.mode != TlsMode::Off,
+        has_users || raw.users_file.is_some(),
+        &mut errors,
+    );
 
     let root_raw = raw
         .root
@@ -703,6 +719,7 @@ pub fn validate_with(
             None
         }
     };
+    let vhosts = vhost::prepare_roots(vhosts, create, on_disk, &mut errors);
 
     match root {
         Some(root) if errors.is_empty() => Ok(ServeSettings {
@@ -720,6 +737,7 @@ pub fn validate_with(
             greeting,
             tls,
             ops,
+            vhosts,
         }),
         _ => Err(ConfigErrors(errors)),
     }

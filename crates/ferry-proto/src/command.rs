@@ -119,6 +119,12 @@ pub enum Opts {
     Utf8(bool),
     /// `OPTS MLST fact;fact;` (RFC 3659 §7.9): the facts asked for, lower-cased, possibly none.
     Mlst(Vec<String>),
+    /// `OPTS MODE Z [LEVEL n]` (MODE Z as ProFTPD's mod_deflate and lftp use it): the
+    /// compression level 0-9, or `None` (no option given) to go back to the default.
+    ModeZ {
+        /// `LEVEL n`.
+        level: Option<u8>,
+    },
     /// Any other option: its name (upper-cased) and the rest of the line.
     Other {
         /// Command name the option is for, upper-cased.
@@ -589,6 +595,7 @@ fn parse_opts(verb: &str, arg: &str) -> Result<Opts, ParseError> {
             "OFF" => Ok(Opts::Utf8(false)),
             _ => Err(bad(verb, "OPTS UTF8 takes ON or OFF")),
         },
+        "MODE" if is_mode_z(rest) => parse_opts_mode_z(verb, rest),
         "MLST" => Ok(Opts::Mlst(
             rest.split(';')
                 .map(|f| f.trim_matches(' '))
@@ -601,6 +608,35 @@ fn parse_opts(verb: &str, arg: &str) -> Result<Opts, ParseError> {
             args: rest.to_string(),
         }),
     }
+}
+
+/// True when the rest of `OPTS MODE ...` is about MODE Z.
+fn is_mode_z(rest: &str) -> bool {
+    let (mode, _) = split_first_space(rest.trim_start_matches(' '));
+    mode.eq_ignore_ascii_case("Z")
+}
+
+/// `OPTS MODE Z` followed by option-value pairs: `LEVEL n` (0-9); ProFTPD's other names
+/// (`ENGINE`, `BLOCKSIZE`) and unknown ones are refused, like a missing value.
+fn parse_opts_mode_z(verb: &str, rest: &str) -> Result<Opts, ParseError> {
+    let mut words = rest.split(' ').filter(|w| !w.is_empty()).skip(1);
+    let mut level = None;
+    for _ in 0..8 {
+        let Some(name) = words.next() else {
+            return Ok(Opts::ModeZ { level });
+        };
+        let Some(value) = words.next() else {
+            return Err(bad(verb, format!("MODE Z option {name} needs a value")));
+        };
+        if !name.eq_ignore_ascii_case("LEVEL") {
+            return Err(bad(verb, format!("unsupported MODE Z option: {name}")));
+        }
+        level = match value.parse::<u8>() {
+            Ok(n) if n <= 9 && value.len() <= 2 => Some(n),
+            _ => return Err(bad(verb, "MODE Z LEVEL must be 0 to 9")),
+        };
+    }
+    Err(bad(verb, "too many MODE Z options"))
 }
 
 fn parse_allo(verb: &str, arg: &str) -> Result<Command, ParseError> {
@@ -861,6 +897,10 @@ impl Command {
                     s.push(';');
                 }
                 s
+            }),
+            Command::Opts(Opts::ModeZ { level }) => Some(match level {
+                Some(n) => format!("MODE Z LEVEL {n}"),
+                None => "MODE Z".to_string(),
             }),
             Command::Opts(Opts::Other { name, args })
             | Command::Site(Site::Other { name, args }) => Some(if args.is_empty() {

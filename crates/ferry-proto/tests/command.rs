@@ -563,10 +563,10 @@ fn opts() {
     assert_eq!(p("OPTS MLST"), Ok(Command::Opts(Opts::Mlst(vec![]))));
     assert_eq!(p("OPTS MLST "), Ok(Command::Opts(Opts::Mlst(vec![]))));
     assert_eq!(
-        p("OPTS mode z level 9"),
+        p("OPTS rest stream 9"),
         Ok(Command::Opts(Opts::Other {
-            name: "MODE".into(),
-            args: "z level 9".into()
+            name: "REST".into(),
+            args: "stream 9".into()
         }))
     );
 }
@@ -902,4 +902,38 @@ proptest! {
             prop_assert_eq!(code(line.as_bytes()), 501);
         }
     }
+}
+
+#[test]
+fn opts_mode_z() {
+    assert_eq!(
+        p("OPTS MODE Z LEVEL 9"),
+        Ok(Command::Opts(Opts::ModeZ { level: Some(9) }))
+    );
+    assert_eq!(
+        p("opts mode z level 0"),
+        Ok(Command::Opts(Opts::ModeZ { level: Some(0) }))
+    );
+    assert_eq!(
+        p("OPTS MODE Z"),
+        Ok(Command::Opts(Opts::ModeZ { level: None }))
+    );
+    for bad in [
+        "OPTS MODE Z LEVEL 10",
+        "OPTS MODE Z LEVEL -1",
+        "OPTS MODE Z LEVEL x",
+        "OPTS MODE Z LEVEL",
+        "OPTS MODE Z ENGINE zlib",
+        "OPTS MODE Z BLOCKSIZE 1024",
+        "OPTS MODE Z LEVEL 1 LEVEL 2 LEVEL 3 LEVEL 4 LEVEL 5 LEVEL 6 LEVEL 7 LEVEL 8 LEVEL 9",
+    ] {
+        assert_eq!(code(bad.as_bytes()), 501, "{bad}");
+    }
+    // Other modes' options stay generic (the session answers 501).
+    assert!(matches!(
+        p("OPTS MODE B X"),
+        Ok(Command::Opts(Opts::Other { .. }))
+    ));
+    let cmd = Command::Opts(Opts::ModeZ { level: Some(3) });
+    assert_eq!(p(&cmd.encode()), Ok(cmd));
 }

@@ -1187,6 +1187,7 @@ impl Conn {
             },
             throttle,
             quota: charge,
+            deflate: (req.mode == ferry_proto::command::Mode::Deflate).then_some(req.zlib_level),
         };
         let require_reuse = self.shared.config.session_reuse == SessionReuse::Require;
         let phase2 = async move {

@@ -246,7 +246,17 @@ pub struct TransferRequest {
     pub endpoint: DataEndpoint,
     /// PROT P: the data connection is protected with TLS (the server is the TLS server).
     pub protect: bool,
+    /// The transfer mode: [`Mode::Stream`], or [`Mode::Deflate`] (MODE Z: the data is one
+    /// zlib stream (RFC 1950) per transfer, after any TYPE A conversion, inside TLS under
+    /// PROT P; REST offsets count uncompressed bytes).
+    pub mode: Mode,
+    /// The MODE Z compression level (0-9) for data the server sends.
+    pub zlib_level: u8,
 }
+
+/// The MODE Z compression level until `OPTS MODE Z LEVEL n` (7, as the MODE Z draft
+/// recommends and ProFTPD uses).
+pub const DEFAULT_ZLIB_LEVEL: u8 = 7;
 
 /// How the data connection of a transfer is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -397,6 +407,10 @@ pub struct Session {
     /// The host the connection started with (chosen by the TLS server name), which REIN
     /// returns to.
     initial_host: Option<HostGrant>,
+    /// MODE in force (S or Z).
+    mode: Mode,
+    /// OPTS MODE Z LEVEL.
+    zlib_level: u8,
 }
 
 /// The canonical form of an address for peer comparisons (IPv4-mapped IPv6 → IPv4).
@@ -426,6 +440,7 @@ const FEATURES: &[&str] = &[
     "HOST",
     "MDTM",
     "MFMT",
+    "MODE Z",
     "PASV",
     "REST STREAM",
     "SIZE",
@@ -460,6 +475,8 @@ impl Session {
             certificate_user: None,
             host: None,
             initial_host: None,
+            mode: Mode::Stream,
+            zlib_level: DEFAULT_ZLIB_LEVEL,
         }
     }
 
@@ -713,7 +730,14 @@ impl Session {
             Command::Type(t) => vec![self.cmd_type(t)],
             Command::Stru(Structure::File) => vec![reply(200, "Structure set to F.")],
             Command::Stru(_) => vec![reply(504, "Only STRU F is supported.")],
-            Command::Mode(Mode::Stream) => vec![reply(200, "Mode set to S.")],
+            Command::Mode(Mode::Stream) => {
+                self.mode = Mode::Stream;
+                vec![reply(200, "Mode set to S.")]
+            }
+            Command::Mode(Mode::Deflate) => {
+                self.mode = Mode::Deflate;
+                vec![reply(200, "Mode set to Z (deflate).")]
+            }
             Command::Mode(_) => vec![reply(504, "Only MODE S is supported.")],
             Command::Pasv => self.cmd_pasv(false),
             Command::Epsv(EpsvArg::All) => {
@@ -1270,6 +1294,10 @@ impl Session {
                 self.mlst_facts = facts;
                 reply(200, format!("MLST OPTS {list}"))
             }
+            Opts::ModeZ { level } => {
+                self.zlib_level = level.unwrap_or(DEFAULT_ZLIB_LEVEL);
+                reply(200, format!("MODE Z LEVEL set to {}.", self.zlib_level))
+            }
             Opts::Other { name, .. } => reply(501, format!("Option {name} not understood.")),
         }
     }
@@ -1465,6 +1493,8 @@ impl Session {
             ascii,
             endpoint,
             protect: self.prot_private,
+            mode: self.mode,
+            zlib_level: self.zlib_level,
         };
         self.pending = Some(Pending::Transfer(req.clone()));
         vec![Action::Transfer(req)]
@@ -1584,8 +1614,13 @@ impl Session {
             TransferType::Local(_) => "LOCAL 8",
             TransferType::Ebcdic(_) => "EBCDIC",
         };
+        let mode = if self.mode == Mode::Deflate {
+            "Deflate"
+        } else {
+            "Stream"
+        };
         lines.push(format!(
-            "TYPE: {ty}; STRUcture: File; transfer MODE: Stream"
+            "TYPE: {ty}; STRUcture: File; transfer MODE: {mode}"
         ));
         lines.push(format!(
             "Control connection: {}; data protection: {}",

@@ -13,6 +13,10 @@ use std::fmt;
 use std::net::{SocketAddr, SocketAddrV4};
 
 use crate::addr::AddrError;
+use crate::client::hash::HashAlgorithm;
+
+mod ext;
+pub use ext::MffFacts;
 
 /// A password, whose `Debug` and `Display` never show the secret.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -125,6 +129,8 @@ pub enum Opts {
         /// `LEVEL n`.
         level: Option<u8>,
     },
+    /// `OPTS HASH [algorithm]` (draft-bryan-ftpext-hash): `None` asks for the selected one.
+    Hash(Option<HashAlgorithm>),
     /// Any other option: its name (upper-cased) and the rest of the line.
     Other {
         /// Command name the option is for, upper-cased.
@@ -143,6 +149,17 @@ pub enum Site {
     Chmod {
         /// Permission bits.
         mode: u32,
+        /// Target path.
+        path: String,
+    },
+    /// `SITE UMASK [octal]`: show or set the session's umask (at most `0o777`).
+    Umask(Option<u32>),
+    /// `SITE IDLE [seconds]`: show or set the session's idle timeout.
+    Idle(Option<u64>),
+    /// `SITE UTIME`, in any of its forms: set the modification time of `path`.
+    Utime {
+        /// New modification time, Unix seconds (UTC).
+        mtime: i64,
         /// Target path.
         path: String,
     },
@@ -259,6 +276,50 @@ pub enum Command {
     Prot(char),
     /// `CCC` (RFC 2228).
     Ccc,
+    /// `HASH path` (draft-bryan-ftpext-hash-02).
+    Hash(String),
+    /// `RANG start end` (draft-bryan-ftp-range): the byte range (end inclusive) of the next
+    /// HASH; `RANG 1 0` resets it.
+    Rang {
+        /// First byte.
+        start: u64,
+        /// Last byte (inclusive).
+        end: u64,
+    },
+    /// `XCRC`, `XMD5`, `XSHA1`, `XSHA256`, `XSHA512` `path [start [end]]` (ProFTPD
+    /// mod_digest): `end` is exclusive.
+    XHash {
+        /// The algorithm the verb names.
+        algorithm: HashAlgorithm,
+        /// The file.
+        path: String,
+        /// First byte, if given.
+        start: Option<u64>,
+        /// End position (exclusive), if given.
+        end: Option<u64>,
+    },
+    /// `MFF facts path` (draft-somers-ftp-mfxx).
+    Mff {
+        /// The facts to set.
+        facts: MffFacts,
+        /// Target path.
+        path: String,
+    },
+    /// `MFCT YYYYMMDDHHMMSS path` (draft-somers-ftp-mfxx): set the creation time.
+    Mfct {
+        /// New creation time, Unix seconds.
+        ctime: i64,
+        /// Target path.
+        path: String,
+    },
+    /// `AVBL [path]` (draft-peterson-streamlined-ftp-command-extensions): free space.
+    Avbl(Option<String>),
+    /// `CLNT name`: the client names itself.
+    Clnt(String),
+    /// `LANG [tag]` (RFC 2640).
+    Lang(Option<String>),
+    /// `SMNT [path]` (RFC 959 structure mount; answered 502).
+    Smnt(Option<String>),
     /// `HOST name` (RFC 7151): the virtual host to use, chosen before login. A domain
     /// name (lower-cased, without a trailing dot) or an IP literal in brackets
     /// (`[192.0.2.1]`, `[2001:db8::1]`).
@@ -335,13 +396,11 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "MAIL", "MLFL", "MSND", "MSOM", "MSAM", "MRSQ", "MRCP", "XSEN", "XSEM", "XMAS", "XRSQ", "XRCP",
     // RFC 1639: long addresses.
     "LPRT", "LPSV", // RFC 2228: security extensions beyond AUTH TLS.
-    "ADAT", "MIC", "CONF", "ENC",  // RFC 2640: language negotiation.
-    "LANG", // draft-somers-ftp-mfxx: other facts.
-    "MFF", "MFCT",
+    "ADAT", "MIC", "CONF", "ENC",
     // Checksums (draft-twine-ftpmd5, draft-bryan-ftpext-hash, common extensions).
-    "MD5", "MMD5", "XCRC", "XMD5", "XSHA", "XSHA1", "XSHA256", "XSHA512", "HASH",
+    "MD5", "MMD5", "XSHA",
     // draft-peterson-streamlined-ftp-command-extensions and other common extensions.
-    "AVBL", "DSIZ", "RMDA", "THMB", "CSID", "CLNT", "RANG", "SPSV", "MACB", "COMB", "XRMDA",
+    "DSIZ", "RMDA", "THMB", "CSID", "SPSV", "MACB", "COMB", "XRMDA",
 ];
 
 /// Verbs that take no argument but for which a sloppy argument is ignored.
@@ -551,6 +610,9 @@ fn parse_list_args(verb: &str, arg: Option<&[u8]>) -> Result<ListArgs, ParseErro
 fn parse_site(verb: &str, arg: &str) -> Result<Site, ParseError> {
     let (name, rest) = split_first_space(arg);
     let name = name.to_ascii_uppercase();
+    if let Some(site) = ext::parse_site_ext(verb, &name, rest) {
+        return site;
+    }
     match name.as_str() {
         "" => Err(bad(verb, "SITE needs a sub-command")),
         "HELP" => Ok(Site::Help(if rest.is_empty() {
@@ -596,6 +658,7 @@ fn parse_opts(verb: &str, arg: &str) -> Result<Opts, ParseError> {
             _ => Err(bad(verb, "OPTS UTF8 takes ON or OFF")),
         },
         "MODE" if is_mode_z(rest) => parse_opts_mode_z(verb, rest),
+        "HASH" => ext::parse_opts_hash(verb, rest),
         "MLST" => Ok(Opts::Mlst(
             rest.split(';')
                 .map(|f| f.trim_matches(' '))
@@ -789,6 +852,20 @@ impl Command {
             },
             "CCC" => no_arg(v, arg, Command::Ccc)?,
             "HOST" => Command::Host(parse_host(v, required(v, arg)?)?),
+            "HASH" => ext::parse_hash(v, required(v, arg)?)?,
+            "RANG" => ext::parse_rang(v, required(v, arg)?)?,
+            "XCRC" | "XMD5" | "XSHA1" | "XSHA256" | "XSHA512" => {
+                match HashAlgorithm::from_x_verb(v) {
+                    Some(a) => ext::parse_x_hash(v, a, required(v, arg)?)?,
+                    None => return Err(ParseError::NotImplemented { verb }),
+                }
+            }
+            "MFF" => ext::parse_mff(v, required(v, arg)?)?,
+            "MFCT" => ext::parse_mfct(v, required(v, arg)?)?,
+            "AVBL" => Command::Avbl(ext::optional_word(text_arg(v, arg)?)),
+            "CLNT" => Command::Clnt(required(v, arg)?.to_string()),
+            "LANG" => Command::Lang(ext::optional_word(text_arg(v, arg)?)),
+            "SMNT" => Command::Smnt(ext::optional_word(text_arg(v, arg)?)),
             _ if NOT_IMPLEMENTED.contains(&v) => return Err(ParseError::NotImplemented { verb }),
             _ => return Err(ParseError::Unknown { verb: sent }),
         };
@@ -843,6 +920,15 @@ impl Command {
             Command::Pbsz(_) => "PBSZ",
             Command::Prot(_) => "PROT",
             Command::Ccc => "CCC",
+            Command::Hash(_) => "HASH",
+            Command::Rang { .. } => "RANG",
+            Command::XHash { algorithm, .. } => algorithm.x_verb(),
+            Command::Mff { .. } => "MFF",
+            Command::Mfct { .. } => "MFCT",
+            Command::Avbl(_) => "AVBL",
+            Command::Clnt(_) => "CLNT",
+            Command::Lang(_) => "LANG",
+            Command::Smnt(_) => "SMNT",
             Command::Host(_) => "HOST",
         }
     }
@@ -854,6 +940,19 @@ impl Command {
     pub fn encode(&self) -> String {
         let verb = self.verb();
         let arg: Option<String> = match self {
+            Command::Hash(_)
+            | Command::Rang { .. }
+            | Command::XHash { .. }
+            | Command::Mff { .. }
+            | Command::Mfct { .. }
+            | Command::Avbl(_)
+            | Command::Clnt(_)
+            | Command::Lang(_)
+            | Command::Smnt(_)
+            | Command::Opts(Opts::Hash(_))
+            | Command::Site(Site::Umask(_) | Site::Idle(_) | Site::Utime { .. }) => {
+                ext::encode_arg(self)
+            }
             Command::Quit
             | Command::Rein
             | Command::Noop
@@ -974,7 +1073,7 @@ impl Command {
     }
 
     /// True for commands allowed before login (USER, PASS, ACCT, QUIT, REIN, NOOP, SYST,
-    /// FEAT, OPTS, HELP, STAT without argument, AUTH, PBSZ, PROT, CCC, HOST).
+    /// FEAT, OPTS, HELP, STAT without argument, AUTH, PBSZ, PROT, CCC, HOST, CLNT, LANG).
     pub fn allowed_before_login(&self) -> bool {
         matches!(
             self,
@@ -994,6 +1093,8 @@ impl Command {
                 | Command::Prot(_)
                 | Command::Ccc
                 | Command::Host(_)
+                | Command::Clnt(_)
+                | Command::Lang(_)
         )
     }
 }

@@ -248,6 +248,7 @@ pub(crate) async fn serve(
         ..shared.session.clone()
     };
     let mut session = Session::new(session_config, peer.ip(), local.ip());
+    session.set_idle_limit(shared.config.idle_timeout.as_secs());
     if implicit_tls {
         session.tls_established();
         session.set_certificate_user(certificate_user(&shared, &peer, client_subject.as_deref()));
@@ -365,7 +366,9 @@ impl Conn {
             // Before login, the login timeout bounds the wait too (slow or silent clients).
             let logged_in = self.session.user().is_some();
             let (wait, login_deadline) = if logged_in {
-                (idle, false)
+                // SITE IDLE may shorten the idle timeout (never lengthen it).
+                let asked = self.session.idle_timeout().map(Duration::from_secs);
+                (asked.map_or(idle, |a| a.min(idle)), false)
             } else {
                 let left = login_timeout.saturating_sub(self.started.elapsed());
                 (idle.min(left), left <= idle)
@@ -397,6 +400,7 @@ impl Conn {
             self.download_just_ended = false;
             if let LineEvent::Line(l) = &event {
                 log_command(l);
+                self.log_client(l);
             }
             let actions = self.session.handle_line(event);
             self.execute(actions).await?;
@@ -530,6 +534,21 @@ impl Conn {
                     self.file_change_event(&op, &more);
                     more
                 }
+                Action::Hash(req) => {
+                    let outcome = self.run_hash(&req).await?;
+                    self.session.on_hash(outcome)
+                }
+                Action::Avbl(path) => {
+                    let result = match self.storage() {
+                        Ok(storage) => {
+                            let account = self.account.as_ref();
+                            crate::ext::available(&storage, &self.shared.quotas, account, &path)
+                                .await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    self.session.on_avbl(result)
+                }
                 Action::StatList(path) => {
                     self.stat_list(&path).await?;
                     self.session.on_stat_done();
@@ -537,7 +556,10 @@ impl Conn {
                 }
                 Action::Transfer(req) => {
                     let started = tokio::time::Instant::now();
+                    let existed = self.upload_target_exists(&req).await;
                     let (outcome, name) = self.run_transfer(&req).await?;
+                    self.apply_umask(&req, &outcome, existed, name.as_deref())
+                        .await;
                     self.passive_ticket = None;
                     self.transfer_event(&req, &outcome, name.as_deref(), started.elapsed());
                     self.download_just_ended = !req.kind.is_upload()
@@ -690,7 +712,35 @@ impl Conn {
                 path: path.to_string(),
                 mtime: *mtime,
             },
-            FsOp::Cwd(_) | FsOp::Rnfr(_) | FsOp::Size(_) | FsOp::Mdtm(_) | FsOp::Mlst(_) => return,
+            FsOp::Utime { path, mtime }
+            | FsOp::Mff {
+                path,
+                facts:
+                    ferry_proto::command::MffFacts {
+                        modify: Some(mtime),
+                        ..
+                    },
+            } => FileChange::SetMtime {
+                path: path.to_string(),
+                mtime: *mtime,
+            },
+            FsOp::Mff {
+                path,
+                facts:
+                    ferry_proto::command::MffFacts {
+                        mode: Some(mode), ..
+                    },
+            } => FileChange::Chmod {
+                path: path.to_string(),
+                mode: *mode,
+            },
+            FsOp::Cwd(_)
+            | FsOp::Rnfr(_)
+            | FsOp::Size(_)
+            | FsOp::Mdtm(_)
+            | FsOp::Mlst(_)
+            | FsOp::Mfct(_)
+            | FsOp::Mff { .. } => return,
         };
         let code = replies
             .iter()
@@ -986,7 +1036,15 @@ impl Conn {
             FsOp::Cwd(p) | FsOp::Rnfr(p) | FsOp::Size(p) | FsOp::Mdtm(p) | FsOp::Mlst(p) => {
                 storage.metadata(p).await.map(Some).map_err(e)
             }
-            FsOp::Mkd(p) => storage.mkdir(p).await.map(|_| None).map_err(e),
+            FsOp::Mkd(p) => {
+                storage.mkdir(p).await.map_err(e)?;
+                if let Some(mode) = self.session.creation_mode(p, true) {
+                    if let Err(err) = storage.chmod(p, mode).await {
+                        debug!(path = %p, error = %err, "SITE UMASK mode not applied");
+                    }
+                }
+                Ok(None)
+            }
             FsOp::Rmd(p) => storage.rmdir(p).await.map(|_| None).map_err(e),
             FsOp::Dele(p) => {
                 let (quotas, account) = (&self.shared.quotas, self.account.as_ref());
@@ -1009,6 +1067,21 @@ impl Conn {
                 .map(|_| None)
                 .map_err(e),
             FsOp::Chmod { path, mode } => storage.chmod(path, *mode).await.map(|_| None).map_err(e),
+            FsOp::Mfct(p) => storage.metadata(p).await.map(Some).map_err(e),
+            FsOp::Utime { path, mtime } => storage
+                .set_mtime(path, *mtime)
+                .await
+                .map(|_| None)
+                .map_err(e),
+            FsOp::Mff { path, facts } => {
+                if let Some(mtime) = facts.modify {
+                    storage.set_mtime(path, mtime).await.map_err(e)?;
+                }
+                if let Some(mode) = facts.mode {
+                    storage.chmod(path, mode).await.map_err(e)?;
+                }
+                Ok(None)
+            }
         }
     }
 
@@ -1278,6 +1351,97 @@ impl Conn {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The extension commands: checksums raced against ABOR, CLNT logging, SITE UMASK modes.
+impl Conn {
+    /// Computes a checksum while reading the control connection: `ABOR` stops it, other
+    /// commands wait in the queue (as during a transfer).
+    async fn run_hash(
+        &mut self,
+        req: &ferry_proto::server::HashRequest,
+    ) -> io::Result<ferry_proto::server::HashOutcome> {
+        use ferry_proto::server::HashOutcome;
+        let storage = match self.storage() {
+            Ok(s) => s,
+            Err(e) => return Ok(HashOutcome::Failed(e)),
+        };
+        let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let fut = crate::ext::hash_file(storage, req.clone(), cancel.clone());
+        tokio::pin!(fut);
+        loop {
+            let can_read = !self.reader.eof && self.queued.len() < MAX_QUEUED_LINES;
+            tokio::select! {
+                out = &mut fut => return Ok(out),
+                ev = self.reader.next(), if can_read => match ev {
+                    Ok(Some(ev)) => {
+                        let abor = matches!(
+                            &ev,
+                            LineEvent::Line(l) if matches!(Command::parse(l), Ok(Command::Abor))
+                        );
+                        if abor {
+                            info!(peer = %self.peer, path = %req.path, "checksum aborted by the client");
+                            cancel.store(true, Ordering::Relaxed);
+                            let _ = (&mut fut).await;
+                            return Ok(HashOutcome::Aborted);
+                        }
+                        self.queued.push_back(ev);
+                    }
+                    // The client vanished: finish (bounded by the file size); the main loop
+                    // then sees the end of the stream.
+                    Ok(None) | Err(_) => self.reader.eof = true,
+                }
+            }
+        }
+    }
+
+    /// Logs the name a client gives itself with CLNT.
+    fn log_client(&self, line: &[u8]) {
+        let text = String::from_utf8_lossy(line);
+        let (verb, rest) = text.split_once(' ').unwrap_or((&text, ""));
+        if verb.eq_ignore_ascii_case("CLNT") {
+            let client: String = rest.chars().take(128).collect();
+            info!(peer = %self.peer, session = self.id, %client, "client software (CLNT)");
+        }
+    }
+
+    /// Whether the file an upload writes to exists before it starts; only looked up when a
+    /// SITE UMASK could apply to it.
+    async fn upload_target_exists(&self, req: &TransferRequest) -> bool {
+        let Some(path) = crate::ext::upload_target(req) else {
+            return true;
+        };
+        if self.session.creation_mode(path, false).is_none() {
+            return true;
+        }
+        match self.storage() {
+            Ok(s) => s.metadata(path).await.is_ok(),
+            Err(_) => true,
+        }
+    }
+
+    /// Gives a file an upload created the mode of the session's SITE UMASK.
+    async fn apply_umask(
+        &self,
+        req: &TransferRequest,
+        outcome: &TransferOutcome,
+        existed: bool,
+        unique_name: Option<&str>,
+    ) {
+        if !req.kind.is_upload() || !matches!(outcome, TransferOutcome::Complete { .. }) {
+            return;
+        }
+        let Some(path) = crate::ext::created_file(req, existed, unique_name) else {
+            return;
+        };
+        let (Some(mode), Ok(storage)) = (self.session.creation_mode(&path, false), self.storage())
+        else {
+            return;
+        };
+        if let Err(e) = storage.chmod(&path, mode).await {
+            debug!(path = %path, error = %e, "SITE UMASK mode not applied");
         }
     }
 }

@@ -73,6 +73,7 @@ use tracing::{info, warn};
 pub mod audit;
 mod conn;
 mod data;
+mod ext;
 pub mod events;
 mod gate;
 pub mod limits;

@@ -499,6 +499,24 @@ pub async fn begin_upload(
     }))
 }
 
+/// The bytes the account may still store under its quota (AVBL); `None` when it has no
+/// byte quota. Counts the home first when its usage is not known yet.
+pub async fn room(
+    quotas: &Quotas,
+    account: Option<&Account>,
+    storage: &Arc<dyn Storage>,
+) -> Option<u64> {
+    let account = account?;
+    let max = account.policy.quota.max_bytes?;
+    let usage = quotas.for_account(account)?;
+    {
+        let _walk = usage.walk.lock().await;
+        usage.refresh(storage).await;
+    }
+    let used = usage.current().map_or(0, |u| u.bytes);
+    Some(max.saturating_sub(used))
+}
+
 /// `DELE` under a quota: stats the file first, then frees its size and one file.
 pub async fn remove_file(
     quotas: &Quotas,

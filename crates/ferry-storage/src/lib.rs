@@ -62,6 +62,9 @@ pub enum StorageError {
     /// Any other I/O error (`451`).
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The backend cannot do this at all (`504`); the text says what.
+    #[error("not supported by this storage: {0}")]
+    Unsupported(&'static str),
 }
 
 impl StorageError {
@@ -112,6 +115,7 @@ impl StorageError {
             StorageError::InvalidName => 553,
             StorageError::NoSpace => 552,
             StorageError::Io(_) => 451,
+            StorageError::Unsupported(_) => 504,
         }
     }
 
@@ -225,6 +229,12 @@ pub trait Storage: Send + Sync {
     async fn set_mtime(&self, path: &VirtualPath, mtime: i64) -> Result<(), StorageError>;
     /// Sets the permission bits.
     async fn chmod(&self, path: &VirtualPath, mode: u32) -> Result<(), StorageError>;
+    /// Bytes that can still be written under `path` (AVBL): the free space of the
+    /// filesystem holding it, as an unprivileged user sees it. The default: not supported.
+    async fn available_space(&self, path: &VirtualPath) -> Result<u64, StorageError> {
+        let _ = path;
+        Err(StorageError::Unsupported("free space"))
+    }
 }
 
 /// What a session may do.

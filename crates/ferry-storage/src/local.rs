@@ -353,6 +353,19 @@ impl Storage for LocalFs {
         self.blocking(move |root| root.set_permissions(&rel, perm).map_err(io_err))
             .await
     }
+
+    async fn available_space(&self, path: &VirtualPath) -> Result<u64, StorageError> {
+        let rel = readable_rel(path)?;
+        self.blocking(move |root| {
+            // statvfs(2) on an open descriptor (fstatvfs) keeps the lookup inside the root.
+            let mut options = OpenOptions::new();
+            options.read(true).custom_flags(nonblock_flag());
+            let file = root.open_with(&rel, &options).map_err(io_err)?.into_std();
+            let st = rustix::fs::fstatvfs(&file).map_err(|e| io_err(e.into()))?;
+            Ok(st.f_bavail.saturating_mul(st.f_frsize))
+        })
+        .await
+    }
 }
 
 /// Streams a directory with the `ReadDir` iterator kept between batches.

@@ -39,6 +39,9 @@ use crate::path::{quote_257, PathError, VirtualPath};
 use crate::perm::{Perm, PermSet, Permissions};
 use crate::reply::Reply;
 
+mod ext;
+pub use ext::{HashOutcome, HashRequest, HashStyle};
+
 /// TLS policy of a session (RFC 4217).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TlsPolicy {
@@ -165,6 +168,23 @@ pub enum FsOp {
     },
     /// Facts of one entry for MLST (expects metadata back).
     Mlst(VirtualPath),
+    /// MFF: set the facts given (modification time, permission bits).
+    Mff {
+        /// Target.
+        path: VirtualPath,
+        /// What to set.
+        facts: crate::command::MffFacts,
+    },
+    /// SITE UTIME: set the modification time.
+    Utime {
+        /// Target.
+        path: VirtualPath,
+        /// New time, Unix seconds.
+        mtime: i64,
+    },
+    /// MFCT: look the entry up (expects metadata back); the creation time itself cannot be
+    /// set on the filesystems Ferry serves, which the reply says.
+    Mfct(VirtualPath),
 }
 
 /// How a listing is written.
@@ -336,6 +356,12 @@ pub enum Action {
     EndTls,
     /// Close the control connection after the replies before this action are sent.
     Close,
+    /// Compute a checksum (HASH, XSHA256, ...) off the async threads, stopping early on
+    /// `ABOR`, then call [`Session::on_hash`].
+    Hash(HashRequest),
+    /// Find the space available for uploads at this path (the disk's free space, or the
+    /// account's quota room when smaller), then call [`Session::on_avbl`].
+    Avbl(VirtualPath),
     /// `HOST` (RFC 7151). `Some(name)`: look the virtual host up and, when it exists (and
     /// agrees with the TLS server name, if any), make it the one logins use from now on;
     /// then call [`Session::on_host`]. `None` (after REIN): go back to the host the
@@ -373,6 +399,8 @@ enum Pending {
     Transfer(TransferRequest),
     Stat,
     Tls { protect_data: bool },
+    Hash(HashRequest),
+    Avbl,
     Host,
 }
 
@@ -402,6 +430,8 @@ pub struct Session {
     anonymous: bool,
     /// The user the verified TLS client certificate maps to, if any.
     certificate_user: Option<String>,
+    /// Settings of the extension commands (OPTS HASH, RANG, SITE UMASK/IDLE, CLNT).
+    ext: ext::ExtState,
     /// The virtual host in force (`HOST` or the TLS server name); `None`: the default.
     host: Option<HostGrant>,
     /// The host the connection started with (chosen by the TLS server name), which REIN
@@ -426,11 +456,12 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
 
 /// Commands listed by HELP, in order.
 const HELP_VERBS: &[&str] = &[
-    "ABOR", "ACCT", "ALLO", "APPE", "AUTH", "CCC", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT",
-    "HELP", "HOST", "LIST", "MDTM", "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS",
-    "PASS", "PASV", "PBSZ", "PORT", "PROT", "PWD", "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR",
-    "RNTO", "SITE", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD",
-    "XMKD", "XPWD", "XRMD",
+    "ABOR", "ACCT", "ALLO", "APPE", "AUTH", "AVBL", "CCC", "CDUP", "CLNT", "CWD", "DELE", "EPRT",
+    "EPSV", "FEAT", "HASH", "HELP", "HOST", "LANG", "LIST", "MDTM", "MFCT", "MFF", "MFMT", "MKD",
+    "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PBSZ", "PORT", "PROT", "PWD",
+    "QUIT", "RANG", "REIN", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT", "STOR",
+    "STOU", "STRU", "SYST", "TYPE", "USER", "XCRC", "XCUP", "XCWD", "XMD5", "XMKD", "XPWD", "XRMD",
+    "XSHA1", "XSHA256", "XSHA512",
 ];
 
 /// Lines of the FEAT reply between the first and last line, without the leading space.
@@ -473,6 +504,7 @@ impl Session {
             prot_private: false,
             anonymous: false,
             certificate_user: None,
+            ext: ext::ExtState::default(),
             host: None,
             initial_host: None,
             mode: Mode::Stream,
@@ -654,6 +686,8 @@ impl Session {
         } else {
             std::mem::take(&mut self.rest)
         };
+        // RANG applies to the command right after it, and only HASH uses it.
+        let rang = self.ext.rang.take();
         if !matches!(cmd, Command::Rnto(_)) && !matches!(cmd, Command::Rnfr(_)) {
             self.rename_from = None;
         }
@@ -819,6 +853,20 @@ impl Session {
             Command::Prot(level) => vec![self.cmd_prot(level)],
             Command::Ccc => self.cmd_ccc(),
             Command::Host(name) => self.cmd_host(name),
+            Command::Hash(arg) => self.cmd_hash(&arg, rang, rest),
+            Command::Rang { start, end } => vec![self.cmd_rang(start, end)],
+            Command::XHash {
+                algorithm,
+                path,
+                start,
+                end,
+            } => self.cmd_x_hash(algorithm, &path, start, end),
+            Command::Mff { facts, path } => self.cmd_mff(facts, &path),
+            Command::Mfct { path, .. } => self.fs_path(&path, Some(Perm::Write), FsOp::Mfct),
+            Command::Avbl(arg) => self.cmd_avbl(arg),
+            Command::Clnt(name) => vec![self.cmd_clnt(&name)],
+            Command::Lang(tag) => vec![self.cmd_lang(tag.as_deref())],
+            Command::Smnt(_) => vec![ext::smnt_reply()],
             // Variants added to the parser later are answered here until implemented.
             #[allow(unreachable_patterns)]
             other => vec![reply(502, format!("{} not implemented.", other.verb()))],
@@ -832,7 +880,9 @@ impl Session {
         let tls = self.tls;
         let certificate_user = self.certificate_user.take();
         let (host, initial_host) = (self.host.take(), self.initial_host.take());
+        let idle_max = self.ext.idle_max;
         *self = Session::new(config, self.peer, self.local);
+        self.ext.idle_max = idle_max;
         self.tls = tls;
         self.certificate_user = certificate_user;
         self.host = host;
@@ -1048,6 +1098,9 @@ impl Session {
                 format!("Modify={}; {}", format_mdtm(mtime), path.as_str()),
             )],
             FsOp::Chmod { .. } => vec![reply(200, "SITE CHMOD command ok.")],
+            op @ (FsOp::Mff { .. } | FsOp::Utime { .. } | FsOp::Mfct(_)) => {
+                self.on_fs_ext(op, meta)
+            }
             FsOp::Mlst(path) => match meta {
                 Some(m) => {
                     // The reply encoder indents middle lines by one space, as RFC 3659
@@ -1091,6 +1144,9 @@ impl Session {
             FsOp::Mfmt { .. } => "Could not set modification time",
             FsOp::Chmod { .. } => "SITE CHMOD command failed",
             FsOp::Mlst(_) => "MLST failed",
+            FsOp::Mff { .. } => "MFF failed",
+            FsOp::Utime { .. } => "SITE UTIME command failed",
+            FsOp::Mfct(_) => "MFCT failed",
         };
         reply(e.code, format!("{what}: {}.", e.message))
     }
@@ -1298,26 +1354,21 @@ impl Session {
                 self.zlib_level = level.unwrap_or(DEFAULT_ZLIB_LEVEL);
                 reply(200, format!("MODE Z LEVEL set to {}.", self.zlib_level))
             }
+            Opts::Hash(algorithm) => self.opts_hash(algorithm),
             Opts::Other { name, .. } => reply(501, format!("Option {name} not understood.")),
         }
     }
 
     fn cmd_site(&mut self, site: Site) -> Vec<Action> {
         match site {
-            Site::Help(_) => vec![Action::Reply(Reply::multi(
-                214,
-                vec![
-                    "The following SITE commands are recognized.".to_string(),
-                    "CHMOD HELP".to_string(),
-                    "Help OK.".to_string(),
-                ],
-            ))],
+            Site::Help(_) => vec![Action::Reply(ext::site_help())],
             Site::Chmod { mode, path } => {
                 self.fs_path(&path, Some(Perm::Chmod), |path| FsOp::Chmod { path, mode })
             }
             Site::Other { name, .. } => {
                 vec![reply(500, format!("Unknown SITE command {name}."))]
             }
+            ext_site => self.site_ext(&ext_site).unwrap_or_default(),
         }
     }
 
@@ -1652,6 +1703,7 @@ impl Session {
             .collect();
         let mut feats: Vec<String> = FEATURES.iter().map(|s| (*s).to_string()).collect();
         feats.push(format!("MLST {mlst}"));
+        feats.extend(self.ext_features());
         if self.config.tls.available {
             feats.extend(["AUTH TLS", "PBSZ", "PROT"].map(String::from));
             if self.config.tls.allow_ccc {

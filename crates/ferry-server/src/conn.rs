@@ -1206,12 +1206,13 @@ impl Conn {
                 Err(e) => Err(TransferOutcome::NoDataConnection(e.to_string())),
             }
         };
-        let (prepared, stream, charge) = match self.race_control(phase1, &progress, req).await? {
-            Raced::Aborted => return Ok((TransferOutcome::Aborted, None)),
-            Raced::ControlLost => return Ok((control_lost(), None)),
-            Raced::Done(Err(outcome)) => return Ok((outcome, None)),
-            Raced::Done(Ok(v)) => v,
-        };
+        let (prepared, stream, charge) =
+            match self.race_control(phase1, &progress, req, None).await? {
+                Raced::Aborted => return Ok((TransferOutcome::Aborted, None)),
+                Raced::ControlLost => return Ok((control_lost(), None)),
+                Raced::Done(Err(outcome)) => return Ok((outcome, None)),
+                Raced::Done(Ok(v)) => v,
+            };
         drop(passive);
         let _ = stream.set_nodelay(true);
         let tls = if req.protect {
@@ -1248,8 +1249,20 @@ impl Conn {
             _ => (String::new(), String::new()),
         };
         let facts = self.session.mlst_facts().to_vec();
+        // `110 MARK` replies of MODE B and C uploads, sent by race_control as they come.
+        let (mark_tx, mut mark_rx) = tokio::sync::mpsc::channel::<String>(16);
+        let start = match &req.kind {
+            TransferKind::Retr { offset, .. } => *offset,
+            TransferKind::Stor {
+                mode: ferry_proto::server::StoreMode::At(n),
+                ..
+            } => *n,
+            _ => 0,
+        };
         let opts = RunOptions {
-            ascii: req.ascii,
+            repr: req.repr,
+            marks: req.kind.is_upload().then_some(mark_tx),
+            start,
             stall: wait,
             progress: &progress,
             list: format.map(|f| (f, pattern.as_deref())),
@@ -1296,7 +1309,10 @@ impl Conn {
             };
             transfer::run(prepared, data, opts).await
         };
-        match self.race_control(phase2, &progress, req).await? {
+        match self
+            .race_control(phase2, &progress, req, Some(&mut mark_rx))
+            .await?
+        {
             Raced::Aborted => Ok((TransferOutcome::Aborted, name)),
             Raced::ControlLost => Ok((control_lost(), name)),
             Raced::Done(outcome) => Ok((outcome, name)),
@@ -1311,12 +1327,24 @@ impl Conn {
         fut: F,
         progress: &AtomicU64,
         req: &TransferRequest,
+        mut marks: Option<&mut tokio::sync::mpsc::Receiver<String>>,
     ) -> io::Result<Raced<F::Output>> {
         tokio::pin!(fut);
         loop {
             let can_read = !self.reader.eof && self.queued.len() < MAX_QUEUED_LINES;
             tokio::select! {
-                out = &mut fut => return Ok(Raced::Done(out)),
+                out = &mut fut => {
+                    // Markers received just before the end: their 110 precede the 226.
+                    if let Some(rx) = marks.as_mut() {
+                        while let Ok(text) = rx.try_recv() {
+                            self.send(&Reply::new(110, text)).await?;
+                        }
+                    }
+                    return Ok(Raced::Done(out));
+                }
+                Some(text) = next_mark(&mut marks) => {
+                    self.send(&Reply::new(110, text)).await?;
+                }
                 ev = self.reader.next(), if can_read => {
                     let ev = match ev {
                         Ok(Some(ev)) => ev,
@@ -1352,6 +1380,14 @@ impl Conn {
                 }
             }
         }
+    }
+}
+
+/// The next `110 MARK` text of a running upload; never, without a channel.
+async fn next_mark(marks: &mut Option<&mut tokio::sync::mpsc::Receiver<String>>) -> Option<String> {
+    match marks {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -10,6 +10,30 @@
 //! Plain TYPE I downloads use `sendfile(2)` through rustix (no copy through user space);
 //! TYPE A and uploads go through a bounded buffer.
 //!
+//! ## Representations
+//!
+//! [`RunOptions::repr`] is the TYPE × STRU × MODE of the transfer. When the wire bytes are
+//! the file's ([`Representation::is_identity`]: TYPE I or L 8, STRU F, MODE S or Z) they are
+//! copied (sendfile when possible); otherwise downloads go through a [`FileEncoder`] and
+//! uploads through a [`WireDecoder`] (`ferry_proto::repr`), chunk by chunk in the same
+//! bounded buffers, under MODE Z's deflate layer when there is one.
+//!
+//! - MODE B and C uploads end at the end-of-file mark (the close is not waited for); a
+//!   close before it is a lost connection (`426`), malformed data `451`; either way the sink
+//!   is aborted (the storage's abort rules apply).
+//! - Restart markers: a MODE B or C download sends one every [`MARKER_EVERY`] file bytes,
+//!   its text the file offset in decimal, so `REST <marker>` resumes there (not for STRU P
+//!   or ASA format control). For every marker an upload receives, the control connection
+//!   sends `110 MARK <marker> = <offset>` ([`RunOptions::marks`]) where `offset` is the
+//!   stored file's offset (counted from [`RunOptions::start`]: REST + STOR), again what
+//!   `REST` takes. After APPE offsets count from the start of the appended data.
+//! - STRU P: uploads store the data of the simple and access-controlled pages, concatenated;
+//!   page headers and descriptor pages are not kept. Downloads send the file as simple
+//!   pages of 255 bytes and a last page.
+//! - Listings are CRLF text: in MODE B and C they are framed (with an end-of-file mark),
+//!   whatever TYPE and STRU are in force.
+//! - Throttles count wire bytes; quotas count stored bytes (after decoding).
+//!
 //! Bandwidth limits ([`crate::throttle`]): every data loop asks its [`Throttle`] for each
 //! chunk before moving it, and cuts its chunks to the throttle's burst: downloads (the
 //! buffered and the sendfile paths, plain or TLS, TYPE I or A) count the bytes sent on the
@@ -35,13 +59,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use ferry_proto::command::{FormatControl, Mode, Structure, TransferType};
 use ferry_proto::listing::{
     write_list_line, write_mlsx_facts, write_nlst_line, EntryKind, MlsxType,
 };
+use ferry_proto::repr::{FileEncoder, ReprError, Representation, WireDecoder};
 use ferry_proto::server::{
     wildcard_match, ListFormat, OpError, StoreMode, TransferKind, TransferOutcome,
 };
-use ferry_proto::transfer::{AsciiDecoder, AsciiEncoder};
 use ferry_proto::VirtualPath;
 use ferry_storage::{DirLister, Metadata, ReadHandle, Storage, StorageError, WriteMode, WriteSink};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
@@ -205,8 +230,14 @@ pub async fn prepare(
 
 /// Settings of phase 2.
 pub struct RunOptions<'a> {
-    /// TYPE A conversion.
-    pub ascii: bool,
+    /// TYPE × STRU × MODE of the data (see the module docs, "Representations").
+    pub repr: Representation,
+    /// Where the text of `110 MARK` replies goes (MODE B and C uploads), for the control
+    /// connection to send while the transfer runs.
+    pub marks: Option<tokio::sync::mpsc::Sender<String>>,
+    /// The file offset the transfer starts at (REST): restart markers and `110` replies
+    /// count from the start of the file.
+    pub start: u64,
     /// How long one read or write on the data connection may stall.
     pub stall: Duration,
     /// Bytes moved so far, for STAT during a transfer.
@@ -322,39 +353,96 @@ async fn send_file(
         let e = io::Error::other("this storage's read handle is not supported");
         return Err(Failure::Storage(StorageError::Io(e)));
     };
-    if let (false, Some(tcp)) = (opts.ascii, stream.as_plain()) {
+    let identity = opts.repr.is_identity();
+    if let (true, Some(tcp)) = (identity, stream.as_plain()) {
         match sendfile_all(&file, offset, tcp, opts).await {
             Ok(n) => return Ok(n),
             Err(SendfileError::Unsupported) => {}
             Err(SendfileError::Failed(f)) => return Err(f),
         }
     }
-    // Buffered path: TLS, TYPE A, or files sendfile cannot handle.
+    // Buffered path: TLS, MODE Z, representations other than the file's bytes, or files
+    // sendfile cannot handle.
     let mut file = tokio::fs::File::from_std(file);
     let mut buf = vec![0u8; opts.throttle.cap(BUF_SIZE)];
-    let mut wire = Vec::with_capacity(if opts.ascii { BUF_SIZE * 2 } else { 0 });
-    let mut enc = AsciiEncoder::new();
+    let mut enc = (!identity).then(|| FileEncoder::new(opts.repr));
+    let markers = sends_markers(&opts.repr);
+    let mut wire = Vec::with_capacity(if identity { 0 } else { BUF_SIZE * 2 });
+    let mut pos = offset;
+    let mut next_marker = offset.saturating_add(MARKER_EVERY);
     let mut total = 0u64;
     loop {
         let n = file
             .read(&mut buf)
             .await
             .map_err(|e| Failure::Storage(StorageError::Io(e)))?;
+        let chunk = buf.get(..n).unwrap_or_default();
+        let out: &[u8] = match enc.as_mut() {
+            None => chunk,
+            Some(enc) => {
+                wire.clear();
+                if n == 0 {
+                    enc.finish(&mut wire);
+                } else {
+                    enc.encode(chunk, &mut wire);
+                    pos += n as u64;
+                    if markers && pos >= next_marker {
+                        // The marker is the file offset in decimal: `REST <marker>` resumes.
+                        let _ = enc.marker(pos.to_string().as_bytes(), &mut wire);
+                        next_marker = pos.saturating_add(MARKER_EVERY);
+                    }
+                }
+                &wire
+            }
+        };
+        if !out.is_empty() {
+            opts.throttle.acquire(out.len() as u64).await;
+            write_all_timed(stream, out, opts.stall).await?;
+            total += out.len() as u64;
+            opts.progress.store(total, Ordering::Relaxed);
+        }
         if n == 0 {
             return Ok(total);
         }
-        let chunk = buf.get(..n).unwrap_or_default();
-        let out: &[u8] = if opts.ascii {
-            wire.clear();
-            enc.encode(chunk, &mut wire);
-            &wire
-        } else {
-            chunk
-        };
-        opts.throttle.acquire(out.len() as u64).await;
-        write_all_timed(stream, out, opts.stall).await?;
-        total += out.len() as u64;
-        opts.progress.store(total, Ordering::Relaxed);
+    }
+}
+
+/// File bytes between two restart markers of a download in MODE B or C.
+const MARKER_EVERY: u64 = 1024 * 1024;
+
+/// Whether a download in `repr` sends restart markers: MODE B and C, where every file
+/// offset is a place the encoder can resume from (not pages, whose numbering restarts, nor
+/// ASA lines, which are held back until their end).
+fn sends_markers(repr: &Representation) -> bool {
+    matches!(repr.mode(), Mode::Block | Mode::Compressed)
+        && repr.structure() != Structure::Page
+        && !matches!(
+            repr.transfer_type(),
+            TransferType::Ascii(FormatControl::Asa) | TransferType::Ebcdic(FormatControl::Asa)
+        )
+}
+
+/// The `110` reply text for a marker received at stored-file offset `offset`: RFC 959's
+/// `MARK yyyy = mmmm`, the sender's marker then ours (the offset, what `REST` takes). Bytes
+/// of the peer's marker outside printable ASCII are shown as `?` (no reply injection).
+fn mark_text(marker: &[u8], offset: u64) -> String {
+    let shown: String = marker
+        .iter()
+        .map(|&b| if b.is_ascii_graphic() { b as char } else { '?' })
+        .collect();
+    format!("MARK {shown} = {offset}")
+}
+
+/// Ends an upload whose data the representation's decoder refused: the sink is aborted
+/// (the storage's abort rules apply); a transfer cut before its end-of-file mark is a lost
+/// connection (`426`), malformed data `451`.
+async fn refused_data(sink: Box<dyn WriteSink>, e: ReprError) -> TransferOutcome {
+    let _ = sink.abort().await;
+    match e {
+        ReprError::MissingEof | ReprError::Truncated => {
+            TransferOutcome::ConnectionLost(format!("incomplete data: {e}"))
+        }
+        e => TransferOutcome::StorageFailed(OpError::new(451, format!("invalid data: {e}"))),
     }
 }
 
@@ -422,7 +510,8 @@ async fn receive_file(
 ) -> TransferOutcome {
     let mut buf = vec![0u8; opts.throttle.cap(BUF_SIZE)];
     let mut out = Vec::with_capacity(BUF_SIZE);
-    let mut dec = AsciiDecoder::new();
+    let mut dec = (!opts.repr.is_identity()).then(|| WireDecoder::new(opts.repr));
+    let mut marks = Vec::new();
     let mut total = 0u64;
     loop {
         let n = match read_timed(stream, &mut buf, opts.stall).await {
@@ -435,14 +524,26 @@ async fn receive_file(
         };
         opts.throttle.acquire(n as u64).await;
         let chunk = buf.get(..n).unwrap_or_default();
-        if n == 0 {
-            if opts.ascii {
-                dec.finish(&mut out);
+        let mut done = n == 0;
+        match dec.as_mut() {
+            None => out.extend_from_slice(chunk),
+            Some(d) => {
+                let r = if n == 0 {
+                    d.finish(&mut out)
+                } else {
+                    d.decode(chunk, &mut out)
+                };
+                if let Err(e) = r {
+                    return refused_data(sink, e).await;
+                }
+                // Answered once the data before them is written (below).
+                marks = d.take_markers();
+                // Page layouts are not kept (see the module docs): drop the headers so
+                // they cannot pile up.
+                drop(d.take_page_headers());
+                // MODE B and C end at the end-of-file mark, before the close.
+                done |= d.is_done();
             }
-        } else if opts.ascii {
-            dec.decode(chunk, &mut out);
-        } else {
-            out.extend_from_slice(chunk);
         }
         if !out.is_empty() {
             if let Some(c) = charge.as_mut() {
@@ -461,9 +562,16 @@ async fn receive_file(
                 }
             }
         }
+        if let Some(tx) = opts.marks.as_ref() {
+            for m in marks.drain(..) {
+                let offset = opts.start.saturating_add(m.offset);
+                // The control connection is gone when this fails: the upload goes on.
+                let _ = tx.send(mark_text(&m.marker, offset)).await;
+            }
+        }
         total += n as u64;
         opts.progress.store(total, Ordering::Relaxed);
-        if n == 0 {
+        if done {
             return match sink.finish().await {
                 Ok(_) => {
                     if let Some(c) = charge {
@@ -549,6 +657,7 @@ async fn send_listing<W: AsyncWrite + Unpin>(
         &opts.mlsx,
         Some(opts.progress),
         &opts.throttle,
+        (!opts.repr.is_identity()).then(|| FileEncoder::new(opts.repr)),
     )
     .await
 }
@@ -565,7 +674,7 @@ pub async fn write_listing<W: AsyncWrite + Unpin>(
 ) -> Result<u64, Failure> {
     let unlimited = Throttle::unlimited();
     listing_to(
-        source, format, pattern, w, stall, mlsx, progress, &unlimited,
+        source, format, pattern, w, stall, mlsx, progress, &unlimited, None,
     )
     .await
 }
@@ -581,14 +690,21 @@ async fn listing_to<W: AsyncWrite + Unpin>(
     mlsx: &MlsxOptions<'_>,
     progress: Option<&AtomicU64>,
     throttle: &Throttle,
+    mut frame: Option<FileEncoder>,
 ) -> Result<u64, Failure> {
     let now = unix_now();
     let mut out = Vec::with_capacity(LIST_BATCH * 96);
+    let mut wire = Vec::new();
     let mut total = 0u64;
     let keep = |e: &Metadata| pattern.is_none_or(|p| wildcard_match(p, &e.name));
     match source {
         ListSource::Single(entry) => {
             format_entry(&entry, format, now, mlsx, &mut out);
+            if let Some(f) = frame.as_mut() {
+                wire.clear();
+                f.encode(&out, &mut wire);
+                std::mem::swap(&mut out, &mut wire);
+            }
             throttle.acquire(out.len() as u64).await;
             write_all_timed(w, &out, stall).await?;
             total += out.len() as u64;
@@ -605,6 +721,11 @@ async fn listing_to<W: AsyncWrite + Unpin>(
             for entry in batch.iter().filter(|e| keep(e)) {
                 format_entry(entry, format, now, mlsx, &mut out);
             }
+            if let Some(f) = frame.as_mut() {
+                wire.clear();
+                f.encode(&out, &mut wire);
+                std::mem::swap(&mut out, &mut wire);
+            }
             throttle.acquire(out.len() as u64).await;
             write_all_timed(w, &out, stall).await?;
             total += out.len() as u64;
@@ -612,6 +733,14 @@ async fn listing_to<W: AsyncWrite + Unpin>(
                 p.store(total, Ordering::Relaxed);
             }
         },
+    }
+    // MODE B and C: the end-of-file mark.
+    if let Some(mut f) = frame {
+        out.clear();
+        f.finish(&mut out);
+        throttle.acquire(out.len() as u64).await;
+        write_all_timed(w, &out, stall).await?;
+        total += out.len() as u64;
     }
     Ok(total)
 }

@@ -38,6 +38,7 @@ use crate::listing::{format_mdtm, EntryInfo, EntryKind, Fact};
 use crate::path::{quote_257, PathError, VirtualPath};
 use crate::perm::{Perm, PermSet, Permissions};
 use crate::reply::Reply;
+use crate::repr::Representation;
 
 mod ext;
 pub use ext::{HashOutcome, HashRequest, HashStyle};
@@ -260,8 +261,12 @@ impl TransferKind {
 pub struct TransferRequest {
     /// What to transfer.
     pub kind: TransferKind,
-    /// True for TYPE A: convert line endings.
+    /// True for TYPE A: convert line endings (also in [`TransferRequest::repr`]; kept for
+    /// logs such as xferlog).
     pub ascii: bool,
+    /// TYPE × STRU × MODE of the data, validated. Listings carry TYPE I, STRU F and the
+    /// current MODE: their lines are already CRLF text, only the mode's framing applies.
+    pub repr: Representation,
     /// How the data connection is made.
     pub endpoint: DataEndpoint,
     /// PROT P: the data connection is protected with TLS (the server is the TLS server).
@@ -439,6 +444,8 @@ pub struct Session {
     initial_host: Option<HostGrant>,
     /// MODE in force (S or Z).
     mode: Mode,
+    /// STRU (F, R or P).
+    stru: Structure,
     /// OPTS MODE Z LEVEL.
     zlib_level: u8,
 }
@@ -479,6 +486,14 @@ const FEATURES: &[&str] = &[
     "UTF8",
 ];
 
+fn fc_name(fc: FormatControl) -> &'static str {
+    match fc {
+        FormatControl::NonPrint => "non-print",
+        FormatControl::Telnet => "Telnet format effectors",
+        FormatControl::Asa => "ASA carriage control",
+    }
+}
+
 fn reply(code: u16, text: impl Into<String>) -> Action {
     Action::Reply(Reply::new(code, text))
 }
@@ -508,6 +523,7 @@ impl Session {
             host: None,
             initial_host: None,
             mode: Mode::Stream,
+            stru: Structure::File,
             zlib_level: DEFAULT_ZLIB_LEVEL,
         }
     }
@@ -762,8 +778,15 @@ impl Session {
             }
             Command::Site(site) => self.cmd_site(site),
             Command::Type(t) => vec![self.cmd_type(t)],
-            Command::Stru(Structure::File) => vec![reply(200, "Structure set to F.")],
-            Command::Stru(_) => vec![reply(504, "Only STRU F is supported.")],
+            Command::Stru(stru) => {
+                self.stru = stru;
+                let name = match stru {
+                    Structure::File => "F",
+                    Structure::Record => "R",
+                    Structure::Page => "P",
+                };
+                vec![reply(200, format!("Structure set to {name}."))]
+            }
             Command::Mode(Mode::Stream) => {
                 self.mode = Mode::Stream;
                 vec![reply(200, "Mode set to S.")]
@@ -772,7 +795,14 @@ impl Session {
                 self.mode = Mode::Deflate;
                 vec![reply(200, "Mode set to Z (deflate).")]
             }
-            Command::Mode(_) => vec![reply(504, "Only MODE S is supported.")],
+            Command::Mode(Mode::Block) => {
+                self.mode = Mode::Block;
+                vec![reply(200, "Mode set to B.")]
+            }
+            Command::Mode(Mode::Compressed) => {
+                self.mode = Mode::Compressed;
+                vec![reply(200, "Mode set to C.")]
+            }
             Command::Pasv => self.cmd_pasv(false),
             Command::Epsv(EpsvArg::All) => {
                 self.epsv_all = true;
@@ -1378,6 +1408,14 @@ impl Session {
                 self.ty = t;
                 reply(200, "Switching to ASCII mode.")
             }
+            TransferType::Ascii(fc) => {
+                self.ty = t;
+                reply(200, format!("Switching to ASCII mode ({}).", fc_name(fc)))
+            }
+            TransferType::Ebcdic(fc) => {
+                self.ty = t;
+                reply(200, format!("Switching to EBCDIC mode ({}).", fc_name(fc)))
+            }
             TransferType::Image => {
                 self.ty = t;
                 reply(200, "Switching to Binary mode.")
@@ -1387,8 +1425,6 @@ impl Session {
                 reply(200, "Switching to Binary mode (L 8).")
             }
             TransferType::Local(_) => reply(504, "Only byte size 8 is supported for TYPE L."),
-            TransferType::Ascii(_) => reply(504, "Only format control N is supported."),
-            TransferType::Ebcdic(_) => reply(504, "TYPE E is not supported."),
         }
     }
 
@@ -1538,10 +1574,23 @@ impl Session {
                 "Data connections must be protected: send PBSZ 0 and PROT P first.",
             )];
         }
-        let ascii = self.is_ascii() && !matches!(kind, TransferKind::List { .. });
+        let listing = matches!(kind, TransferKind::List { .. });
+        // Listings are text sent as TYPE A N, STRU F, in the current MODE (RFC 959 §4.1.3:
+        // the data transfer uses the current mode); STRU and TYPE do not apply to them.
+        let repr = if listing {
+            Representation::new(TransferType::Image, Structure::File, self.mode)
+        } else {
+            Representation::new(self.ty, self.stru, self.mode)
+        };
+        let repr = match repr {
+            Ok(r) => r,
+            Err(e) => return vec![reply(504, format!("Representation not supported: {e}."))],
+        };
+        let ascii = self.is_ascii() && !listing;
         let req = TransferRequest {
             kind,
             ascii,
+            repr,
             endpoint,
             protect: self.prot_private,
             mode: self.mode,
@@ -1559,7 +1608,11 @@ impl Session {
         name: Option<&str>,
         size: Option<u64>,
     ) -> Reply {
-        let mode = if req.ascii { "ASCII" } else { "BINARY" };
+        let mode = match req.repr.transfer_type() {
+            TransferType::Ascii(_) => "ASCII",
+            TransferType::Ebcdic(_) => "EBCDIC",
+            _ => "BINARY",
+        };
         let text = match &req.kind {
             TransferKind::Retr { path, .. } => match size {
                 Some(n) => format!(
@@ -1665,13 +1718,19 @@ impl Session {
             TransferType::Local(_) => "LOCAL 8",
             TransferType::Ebcdic(_) => "EBCDIC",
         };
-        let mode = if self.mode == Mode::Deflate {
-            "Deflate"
-        } else {
-            "Stream"
+        let mode = match self.mode {
+            Mode::Stream => "Stream",
+            Mode::Block => "Block",
+            Mode::Compressed => "Compressed",
+            Mode::Deflate => "Deflate",
+        };
+        let stru = match self.stru {
+            Structure::File => "File",
+            Structure::Record => "Record",
+            Structure::Page => "Page",
         };
         lines.push(format!(
-            "TYPE: {ty}; STRUcture: File; transfer MODE: {mode}"
+            "TYPE: {ty}; STRUcture: {stru}; transfer MODE: {mode}"
         ));
         lines.push(format!(
             "Control connection: {}; data protection: {}",

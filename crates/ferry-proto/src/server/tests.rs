@@ -335,11 +335,64 @@ fn type_and_mode_and_stru() {
     assert_eq!(codes(&line(&mut s, "TYPE L 8")), [200]);
     assert!(!s.is_ascii());
     assert_eq!(codes(&line(&mut s, "TYPE L 7")), [504]);
-    assert_eq!(codes(&line(&mut s, "TYPE E")), [504]);
+    assert_eq!(codes(&line(&mut s, "TYPE E")), [200]);
+    assert_eq!(codes(&line(&mut s, "TYPE E C")), [200]);
+    assert_eq!(codes(&line(&mut s, "TYPE A T")), [200]);
     assert_eq!(codes(&line(&mut s, "MODE S")), [200]);
-    assert_eq!(codes(&line(&mut s, "MODE B")), [504]);
+    assert_eq!(codes(&line(&mut s, "MODE B")), [200]);
+    assert_eq!(codes(&line(&mut s, "MODE C")), [200]);
     assert_eq!(codes(&line(&mut s, "STRU F")), [200]);
-    assert_eq!(codes(&line(&mut s, "STRU R")), [504]);
+    assert_eq!(codes(&line(&mut s, "STRU R")), [200]);
+    assert_eq!(codes(&line(&mut s, "STRU P")), [200]);
+}
+
+#[test]
+fn transfers_carry_the_representation() {
+    use crate::command::{FormatControl, Structure, TransferType};
+    let mut s = logged_in(false);
+    let start = |s: &mut Session, verb: &str| {
+        line(s, "EPSV");
+        s.on_passive(Ok(4000));
+        let a = line(s, verb);
+        match &a[..] {
+            [Action::Transfer(req)] => {
+                let req = req.clone();
+                s.on_transfer(TransferOutcome::Complete { bytes: 1 }, None);
+                Ok(req)
+            }
+            _ => Err(codes(&a)),
+        }
+    };
+    line(&mut s, "TYPE E C");
+    line(&mut s, "STRU R");
+    line(&mut s, "MODE B");
+    let req = start(&mut s, "RETR f").unwrap();
+    let r = req.repr;
+    assert_eq!(
+        (r.transfer_type(), r.structure(), r.mode()),
+        (
+            TransferType::Ebcdic(FormatControl::Asa),
+            Structure::Record,
+            Mode::Block
+        )
+    );
+    assert!(!req.ascii);
+    // Listings: only the mode applies.
+    let req = start(&mut s, "LIST").unwrap();
+    let r = req.repr;
+    assert_eq!(
+        (r.transfer_type(), r.structure(), r.mode()),
+        (TransferType::Image, Structure::File, Mode::Block)
+    );
+    // Pages need TYPE I or L 8: refused when the transfer starts.
+    line(&mut s, "STRU P");
+    line(&mut s, "TYPE A");
+    assert_eq!(start(&mut s, "STOR f").unwrap_err(), [504]);
+    line(&mut s, "TYPE I");
+    assert!(start(&mut s, "STOR f").unwrap().repr.structure() == Structure::Page);
+    // REIN: back to STRU F, MODE S.
+    line(&mut s, "REIN");
+    assert!(s.stru == Structure::File && s.mode == Mode::Stream);
 }
 
 #[test]

@@ -1259,10 +1259,35 @@ impl Conn {
             } => *n,
             _ => 0,
         };
+        let pages = match &req.kind {
+            TransferKind::Retr { path, .. }
+                if req.repr.structure() == ferry_proto::command::Structure::Page =>
+            {
+                Some((path.clone(), false))
+            }
+            TransferKind::Stor { path, mode } => Some((
+                path.clone(),
+                matches!(
+                    mode,
+                    ferry_proto::server::StoreMode::Replace
+                        | ferry_proto::server::StoreMode::Create
+                ),
+            )),
+            TransferKind::Stou { dir, .. } => name
+                .as_ref()
+                .and_then(|n| dir.join(n).ok())
+                .map(|p| (p, true)),
+            _ => None,
+        };
         let opts = RunOptions {
             repr: req.repr,
             marks: req.kind.is_upload().then_some(mark_tx),
             start,
+            pages: pages.map(|(path, whole)| transfer::PageLayout {
+                storage: storage.clone(),
+                path,
+                whole,
+            }),
             stall: wait,
             progress: &progress,
             list: format.map(|f| (f, pattern.as_deref())),

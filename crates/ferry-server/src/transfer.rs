@@ -28,8 +28,14 @@
 //!   stored file's offset (counted from [`RunOptions::start`]: REST + STOR), again what
 //!   `REST` takes. After APPE offsets count from the start of the appended data.
 //! - STRU P: uploads store the data of the simple and access-controlled pages, concatenated;
-//!   page headers and descriptor pages are not kept. Downloads send the file as simple
-//!   pages of 255 bytes and a last page.
+//!   the page headers (index, type, optional fields) and the descriptor pages' data go to
+//!   the file's page layout ([`Storage::set_page_layout`]; the local backend keeps it as a
+//!   hidden `.<name>.ferry-pages` beside the file), one `PageHeader::to_line` per page. A
+//!   STRU P download of the whole file replays that layout, so the pages come back as they
+//!   were sent; without one (or from a REST offset) the file goes as simple pages of 255
+//!   bytes and a last page. Any other complete upload of the whole file (and APPE, REST +
+//!   STOR, in any structure) drops the layout; a layout over
+//!   [`ferry_storage::MAX_PAGE_LAYOUT`] bytes is not kept.
 //! - Listings are CRLF text: in MODE B and C they are framed (with an end-of-file mark),
 //!   whatever TYPE and STRU are in force.
 //! - Throttles count wire bytes; quotas count stored bytes (after decoding).
@@ -63,7 +69,7 @@ use ferry_proto::command::{FormatControl, Mode, Structure, TransferType};
 use ferry_proto::listing::{
     write_list_line, write_mlsx_facts, write_nlst_line, EntryKind, MlsxType,
 };
-use ferry_proto::repr::{FileEncoder, ReprError, Representation, WireDecoder};
+use ferry_proto::repr::{FileEncoder, PageHeader, ReprError, Representation, WireDecoder};
 use ferry_proto::server::{
     wildcard_match, ListFormat, OpError, StoreMode, TransferKind, TransferOutcome,
 };
@@ -238,6 +244,9 @@ pub struct RunOptions<'a> {
     /// The file offset the transfer starts at (REST): restart markers and `110` replies
     /// count from the start of the file.
     pub start: u64,
+    /// Where the file's page layout is kept: read by STRU P downloads, written or dropped
+    /// after uploads (see the module docs).
+    pub pages: Option<PageLayout>,
     /// How long one read or write on the data connection may stall.
     pub stall: Duration,
     /// Bytes moved so far, for STAT during a transfer.
@@ -252,6 +261,41 @@ pub struct RunOptions<'a> {
     pub quota: Option<UploadCharge>,
     /// MODE Z with this compression level (see the module docs).
     pub deflate: Option<u8>,
+}
+
+/// The page layout of one file (STRU P).
+pub struct PageLayout {
+    /// The storage holding the file.
+    pub storage: Arc<dyn Storage>,
+    /// The file.
+    pub path: VirtualPath,
+    /// For an upload: it writes the whole file (STOR, STOU), so a STRU P layout is kept;
+    /// otherwise (APPE, REST + STOR) the layout is dropped.
+    pub whole: bool,
+}
+
+impl PageLayout {
+    /// The kept layout, when there is a valid one.
+    async fn read(&self) -> Option<Vec<PageHeader>> {
+        let bytes = self.storage.page_layout(&self.path).await.ok().flatten()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let layout: Result<Vec<PageHeader>, _> = text.lines().map(PageHeader::parse_line).collect();
+        match layout {
+            Ok(l) => Some(l),
+            Err(e) => {
+                warn!(path = %self.path, error = %e, "page layout ignored");
+                None
+            }
+        }
+    }
+
+    /// After a complete upload: keeps `layout` (STRU P of the whole file) or drops the old.
+    async fn write(&self, layout: Option<Vec<u8>>) {
+        let layout = layout.filter(|_| self.whole);
+        if let Err(e) = self.storage.set_page_layout(&self.path, layout).await {
+            warn!(path = %self.path, error = %e, "page layout not updated");
+        }
+    }
 }
 
 /// What MLSD lines show.
@@ -365,7 +409,15 @@ async fn send_file(
     // sendfile cannot handle.
     let mut file = tokio::fs::File::from_std(file);
     let mut buf = vec![0u8; opts.throttle.cap(BUF_SIZE)];
-    let mut enc = (!identity).then(|| FileEncoder::new(opts.repr));
+    let layout = match (&opts.pages, opts.repr.structure(), offset) {
+        (Some(pages), Structure::Page, 0) => pages.read().await,
+        _ => None,
+    };
+    let mut enc = (!identity).then(|| match layout {
+        Some(l) => FileEncoder::with_page_layout(opts.repr, l)
+            .unwrap_or_else(|_| FileEncoder::new(opts.repr)),
+        None => FileEncoder::new(opts.repr),
+    });
     let markers = sends_markers(&opts.repr);
     let mut wire = Vec::with_capacity(if identity { 0 } else { BUF_SIZE * 2 });
     let mut pos = offset;
@@ -512,6 +564,8 @@ async fn receive_file(
     let mut out = Vec::with_capacity(BUF_SIZE);
     let mut dec = (!opts.repr.is_identity()).then(|| WireDecoder::new(opts.repr));
     let mut marks = Vec::new();
+    // The page layout being received (STRU P), until it grows too large to keep.
+    let mut layout = (opts.repr.structure() == Structure::Page).then(Vec::new);
     let mut total = 0u64;
     loop {
         let n = match read_timed(stream, &mut buf, opts.stall).await {
@@ -538,9 +592,19 @@ async fn receive_file(
                 }
                 // Answered once the data before them is written (below).
                 marks = d.take_markers();
-                // Page layouts are not kept (see the module docs): drop the headers so
-                // they cannot pile up.
-                drop(d.take_page_headers());
+                let headers = d.take_page_headers();
+                if let Some(l) = layout.as_mut() {
+                    for h in &headers {
+                        l.extend_from_slice(h.to_line().as_bytes());
+                        l.push(b'\n');
+                    }
+                }
+                if layout
+                    .as_ref()
+                    .is_some_and(|l| l.len() > ferry_storage::MAX_PAGE_LAYOUT)
+                {
+                    layout = None;
+                }
                 // MODE B and C end at the end-of-file mark, before the close.
                 done |= d.is_done();
             }
@@ -576,6 +640,9 @@ async fn receive_file(
                 Ok(_) => {
                     if let Some(c) = charge {
                         c.finish();
+                    }
+                    if let Some(pages) = opts.pages.as_ref() {
+                        pages.write(layout).await;
                     }
                     TransferOutcome::Complete { bytes: total }
                 }

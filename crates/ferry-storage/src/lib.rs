@@ -235,7 +235,27 @@ pub trait Storage: Send + Sync {
         let _ = path;
         Err(StorageError::Unsupported("free space"))
     }
+    /// The page layout kept for a file uploaded with STRU P (the lines of
+    /// `ferry_proto::repr::PageHeader::to_line`), at most [`MAX_PAGE_LAYOUT`] bytes; `None`
+    /// when there is none (or it is larger). The default: none.
+    async fn page_layout(&self, path: &VirtualPath) -> Result<Option<Vec<u8>>, StorageError> {
+        let _ = path;
+        Ok(None)
+    }
+    /// Keeps (`Some`) or forgets (`None`) the page layout of a file. Removing or renaming
+    /// the file takes its layout along. The default: layouts are not kept.
+    async fn set_page_layout(
+        &self,
+        path: &VirtualPath,
+        layout: Option<Vec<u8>>,
+    ) -> Result<(), StorageError> {
+        let _ = (path, layout);
+        Ok(())
+    }
 }
+
+/// Largest page layout a backend keeps ([`Storage::set_page_layout`]): about 250 000 pages.
+pub const MAX_PAGE_LAYOUT: usize = 4 * 1024 * 1024;
 
 /// What a session may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -23,7 +23,12 @@
 //!   removed, a replacement's temporary file dropped, an append or in-place write truncated
 //!   back to the original length.
 //!
-//! Names starting with [`TEMP_PREFIX`] belong to Ferry: they are never listed, reading them
+//! Page layouts ([`Storage::set_page_layout`], STRU P) are kept beside their file as
+//! `.<name>.ferry-pages`; removing or renaming the file removes or renames its layout, and
+//! a rename over a file drops the target's layout.
+//!
+//! Names starting with [`TEMP_PREFIX`], and names `.<name>.ferry-pages` ([`PAGES_SUFFIX`]),
+//! belong to Ferry: they are never listed, reading them
 //! gives [`StorageError::NotFound`] and creating, changing or removing them gives
 //! [`StorageError::InvalidName`].
 //!
@@ -46,6 +51,29 @@ use crate::{WriteMode, WriteSink};
 
 /// Prefix of Ferry's temporary upload files (hidden from listings, reserved).
 pub const TEMP_PREFIX: &str = ".ferry-upload-";
+/// Suffix of the page-layout files `.<name>.ferry-pages` (hidden, reserved).
+pub const PAGES_SUFFIX: &str = ".ferry-pages";
+
+/// Names that belong to Ferry: temporary uploads and page layouts.
+fn is_ferry_name(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX) || (name.starts_with('.') && name.ends_with(PAGES_SUFFIX))
+}
+
+/// The page-layout file of the file at `rel`.
+fn pages_rel(rel: &str) -> Option<String> {
+    match split_rel(rel)? {
+        (".", name) => Some(format!(".{name}{PAGES_SUFFIX}")),
+        (parent, name) => Some(format!("{parent}/.{name}{PAGES_SUFFIX}")),
+    }
+}
+
+/// Removes a file, a missing one being fine.
+fn remove_if_any(root: &Dir, rel: &str) -> Result<(), StorageError> {
+    match root.remove_file(rel) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(e)),
+        _ => Ok(()),
+    }
+}
 
 /// Largest batch a [`DirLister`] of this backend returns at once, whatever is asked.
 pub const MAX_BATCH: usize = 4096;
@@ -147,7 +175,7 @@ fn split_rel(rel: &str) -> Option<(&str, &str)> {
 }
 
 fn is_temp_name(rel: &str) -> bool {
-    split_rel(rel).is_some_and(|(_, name)| name.starts_with(TEMP_PREFIX))
+    split_rel(rel).is_some_and(|(_, name)| is_ferry_name(name))
 }
 
 /// For operations that read: Ferry's temporary files do not exist.
@@ -313,7 +341,11 @@ impl Storage for LocalFs {
             if md.is_dir() {
                 return Err(StorageError::IsADirectory);
             }
-            root.remove_file(&rel).map_err(io_err)
+            root.remove_file(&rel).map_err(io_err)?;
+            if let Some(pages) = pages_rel(&rel) {
+                let _ = remove_if_any(root, &pages);
+            }
+            Ok(())
         })
         .await
     }
@@ -324,8 +356,59 @@ impl Storage for LocalFs {
         if split_rel(&from).is_none() || split_rel(&to).is_none() {
             return Err(StorageError::PermissionDenied);
         }
-        self.blocking(move |root| root.rename(&from, root, &to).map_err(io_err))
-            .await
+        self.blocking(move |root| {
+            root.rename(&from, root, &to).map_err(io_err)?;
+            // The page layout follows its file; the target's own is dropped.
+            if let (Some(a), Some(b)) = (pages_rel(&from), pages_rel(&to)) {
+                if root.rename(&a, root, &b).is_err() {
+                    let _ = remove_if_any(root, &b);
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn page_layout(&self, path: &VirtualPath) -> Result<Option<Vec<u8>>, StorageError> {
+        let rel = readable_rel(path)?;
+        let Some(pages) = pages_rel(&rel) else {
+            return Ok(None);
+        };
+        self.blocking(move |root| {
+            use std::io::Read;
+            let mut options = OpenOptions::new();
+            options.read(true).custom_flags(nonblock_flag());
+            let file = match root.open_with(&pages, &options) {
+                Ok(f) => f.into_std(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(io_err(e)),
+            };
+            require_regular(&file)?;
+            let mut buf = Vec::new();
+            file.take(crate::MAX_PAGE_LAYOUT as u64 + 1)
+                .read_to_end(&mut buf)
+                .map_err(io_err)?;
+            Ok((buf.len() <= crate::MAX_PAGE_LAYOUT).then_some(buf))
+        })
+        .await
+    }
+
+    async fn set_page_layout(
+        &self,
+        path: &VirtualPath,
+        layout: Option<Vec<u8>>,
+    ) -> Result<(), StorageError> {
+        let rel = writable_rel(path)?;
+        let Some(pages) = pages_rel(&rel) else {
+            return Ok(());
+        };
+        self.blocking(move |root| match layout {
+            Some(bytes) if bytes.len() <= crate::MAX_PAGE_LAYOUT => {
+                root.write(&pages, bytes).map_err(io_err)
+            }
+            _ => remove_if_any(root, &pages),
+        })
+        .await
     }
 
     async fn set_mtime(&self, path: &VirtualPath, mtime: i64) -> Result<(), StorageError> {
@@ -398,7 +481,7 @@ fn read_batch(mut entries: ReadDir, max: usize) -> (Option<ReadDir>, Vec<EntryIn
             Some(Err(_)) | None => return (None, batch),
         };
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name == "." || name == ".." || name.starts_with(TEMP_PREFIX) {
+        if name == "." || name == ".." || is_ferry_name(&name) {
             continue;
         }
         // DirEntry::metadata does not follow symlinks: a symlink is listed as one, and a

@@ -790,3 +790,71 @@ async fn replace_over_symlink_replaces_the_link() {
     assert!(link.is_file());
     assert_eq!(std::fs::read(f.root.join("link")).expect("read"), b"new");
 }
+
+#[tokio::test]
+async fn page_layouts_live_beside_their_file() {
+    let f = fixture();
+    let sub = f.root.join("d");
+    std::fs::create_dir(&sub).expect("mkdir");
+    for (name, side) in [
+        ("a", f.root.join(".a.ferry-pages")),
+        ("d/b", sub.join(".b.ferry-pages")),
+    ] {
+        std::fs::write(f.root.join(name), b"data").expect("write");
+        assert_eq!(f.fs.page_layout(&vp(name)).await.expect("none"), None);
+        f.fs.set_page_layout(&vp(name), Some(b"1 1 4 - -\n".to_vec()))
+            .await
+            .expect("set");
+        assert_eq!(std::fs::read(&side).expect("sidecar"), b"1 1 4 - -\n");
+        assert_eq!(
+            f.fs.page_layout(&vp(name)).await.expect("read"),
+            Some(b"1 1 4 - -\n".to_vec())
+        );
+    }
+    // Hidden and reserved.
+    let mut lister = f.fs.list(&VirtualPath::root()).await.expect("list");
+    let names: Vec<String> = lister
+        .next_batch(100)
+        .await
+        .expect("batch")
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.ends_with(".ferry-pages")),
+        "{names:?}"
+    );
+    assert!(matches!(
+        f.fs.open_read(&vp(".a.ferry-pages"), 0).await.err(),
+        Some(StorageError::NotFound)
+    ));
+    assert!(matches!(
+        f.fs.open_write(&vp(".x.ferry-pages"), WriteMode::Replace)
+            .await
+            .err(),
+        Some(StorageError::InvalidName)
+    ));
+    // Rename moves it (dropping the target's), remove deletes it, None forgets it.
+    std::fs::write(f.root.join("c"), b"other").expect("write");
+    f.fs.set_page_layout(&vp("c"), Some(b"9 1 5 - -\n".to_vec()))
+        .await
+        .expect("set");
+    f.fs.rename(&vp("a"), &vp("c")).await.expect("rename");
+    assert_eq!(
+        f.fs.page_layout(&vp("c")).await.expect("read"),
+        Some(b"1 1 4 - -\n".to_vec())
+    );
+    assert!(!f.root.join(".a.ferry-pages").exists());
+    f.fs.remove_file(&vp("c")).await.expect("remove");
+    assert!(!f.root.join(".c.ferry-pages").exists());
+    f.fs.set_page_layout(&vp("d/b"), None)
+        .await
+        .expect("forget");
+    assert!(!sub.join(".b.ferry-pages").exists());
+    // Too large: not kept.
+    let big = vec![b'x'; ferry_storage::MAX_PAGE_LAYOUT + 1];
+    f.fs.set_page_layout(&vp("d/b"), Some(big))
+        .await
+        .expect("too large");
+    assert!(!sub.join(".b.ferry-pages").exists());
+}

@@ -8,6 +8,7 @@
 //!   every text representation keeps as is), and RETR's wire decodes back to it.
 //! - Refusals: STRU P with TYPE A, TYPE L 7; malformed and truncated MODE B uploads.
 //! - Listings in MODE B are framed with an end of file.
+//! - STRU P: the page layout kept beside the file is replayed on download.
 //! - Block-mode restart: an upload cut after a marker was answered with `110 MARK`, then
 //!   `REST <offset>` + STOR; a download cut after a marker, then `REST <marker>` + RETR;
 //!   both end with the right sha256.
@@ -283,7 +284,8 @@ fn wire_vectors_and_refusals() {
     c.expect_reply("opening", &[150]);
     let wire = read_all(d, MAX_WIRE);
     c.expect_reply("listing", &[226]);
-    let repr = Representation::new(TransferType::Image, Structure::File, Mode::Block).unwrap();
+    let repr = Representation::new(TransferType::Image, Structure::File, Mode::Block)
+        .expect("a supported representation");
     let (list, eof) = decode(repr, &wire);
     assert!(
         eof && String::from_utf8_lossy(&list).contains("hand\r\n"),
@@ -315,7 +317,7 @@ fn wire_vectors_and_refusals() {
         Structure::Record,
         Mode::Stream,
     )
-    .unwrap();
+    .expect("a supported representation");
     assert_eq!(decode(repr, &wire), (b"one\ntwo\n".to_vec(), true));
 
     // Refusals.
@@ -330,6 +332,84 @@ fn wire_vectors_and_refusals() {
         r.text.contains("STRUcture: Page; transfer MODE: Stream"),
         "{r}"
     );
+}
+
+/// STRU P keeps the page layout beside the file (hidden `.<name>.ferry-pages`): a download
+/// replays the pages exactly as uploaded; rename and delete take the layout along; a plain
+/// STOR drops it.
+#[test]
+fn page_layout_is_kept_beside_the_file() {
+    use ferry_proto::repr::PageHeader;
+    let server = Server::start();
+    let mut c = login(&server);
+    let page = |index, page_type, data_len, optional: &[u8], descriptor: &[u8]| PageHeader {
+        index,
+        page_type,
+        data_len,
+        optional: optional.to_vec(),
+        descriptor: descriptor.to_vec(),
+    };
+    let layout = vec![
+        page(9, 2, 4, &[], b"DESC"),
+        page(10, 1, 100, &[], &[]),
+        page(11, 1, 100, &[], &[]),
+        page(12, 3, 50, &[7], &[]),
+        page(13, 0, 0, &[], &[]),
+    ];
+    let data = binary(250);
+    for mode in [Mode::Stream, Mode::Block] {
+        let repr = Representation::new(TransferType::Image, Structure::Page, mode)
+            .expect("a supported representation");
+        let mut e = FileEncoder::with_page_layout(repr, layout.clone()).expect("layout");
+        let mut wire = Vec::new();
+        e.encode(&data, &mut wire);
+        e.finish(&mut wire);
+        set_repr(&mut c, repr);
+        assert_eq!(stor(&mut c, "pg", &wire), 226, "{mode:?}");
+        assert_eq!(std::fs::read(server.root().join("pg")).expect("file"), data);
+        assert!(server.root().join(".pg.ferry-pages").is_file());
+        let (back, code) = retr(&mut c, "pg");
+        assert_eq!(code, 226);
+        assert!(back == wire, "{mode:?}: the pages come back as sent");
+    }
+    // Hidden and reserved.
+    c.expect("STRU F", &[200]);
+    c.expect("MODE S", &[200]);
+    let addr = c.epsv();
+    c.send("NLST -a");
+    let d = data_connect(addr);
+    c.expect_reply("opening", &[150]);
+    let names = String::from_utf8(read_all(d, MAX_WIRE)).expect("names");
+    c.expect_reply("listing", &[226]);
+    assert!(
+        names.contains("pg") && !names.contains("ferry-pages"),
+        "{names}"
+    );
+    c.epsv();
+    c.expect("RETR .pg.ferry-pages", &[550]);
+    // Rename takes the layout along, delete removes it.
+    c.expect("RNFR pg", &[350]);
+    c.expect("RNTO pg2", &[250]);
+    assert!(server.root().join(".pg2.ferry-pages").is_file());
+    assert!(!server.root().join(".pg.ferry-pages").exists());
+    c.expect("STRU P", &[200]);
+    let repr = Representation::new(TransferType::Image, Structure::Page, Mode::Stream)
+        .expect("a supported representation");
+    let (back, _) = retr(&mut c, "pg2");
+    let mut d = WireDecoder::new(repr);
+    let mut out = Vec::new();
+    d.decode(&back, &mut out).expect("pages");
+    d.finish(&mut out).expect("pages");
+    assert_eq!((out, d.take_page_headers()), (data.clone(), layout));
+    c.expect("DELE pg2", &[250]);
+    assert!(!server.root().join(".pg2.ferry-pages").exists());
+    // A STOR in STRU F over a file with a layout drops it.
+    let wire = encode(repr, &data);
+    assert_eq!(stor(&mut c, "pg3", &wire), 226);
+    assert!(server.root().join(".pg3.ferry-pages").is_file());
+    c.expect("STRU F", &[200]);
+    assert_eq!(stor(&mut c, "pg3", b"plain"), 226);
+    assert!(!server.root().join(".pg3.ferry-pages").exists());
 }
 
 /// An upload in MODE B cut after its first marker was answered, then restarted with
@@ -349,7 +429,8 @@ fn upload_restarts(mode: Mode) {
     let server = Server::start();
     let mut c = login(&server);
     let data = binary(3 * 1024 * 1024 + 777);
-    let repr = Representation::new(TransferType::Image, Structure::File, mode).unwrap();
+    let repr = Representation::new(TransferType::Image, Structure::File, mode)
+        .expect("a supported representation");
     c.expect("TYPE I", &[200]);
     c.expect(&format!("MODE {}", mode_arg(mode)), &[200]);
     let mark_at = 1024 * 1024;
@@ -403,7 +484,7 @@ fn download_restarts(ty: TransferType, mode: Mode) {
     let mut c = login(&server);
     let data = binary(12 * 1024 * 1024 + 5);
     std::fs::write(server.root().join("big"), &data).expect("write");
-    let repr = Representation::new(ty, Structure::File, mode).unwrap();
+    let repr = Representation::new(ty, Structure::File, mode).expect("a supported representation");
     c.expect(&format!("TYPE {}", type_arg(ty)), &[200]);
     c.expect(&format!("MODE {}", mode_arg(mode)), &[200]);
 
@@ -442,7 +523,7 @@ fn download_restarts(ty: TransferType, mode: Mode) {
     assert_eq!(code, 226);
     let (rest, eof) = decode(repr, &wire);
     assert!(eof);
-    let mut whole = got[..usize::try_from(mark.offset).unwrap()].to_vec();
+    let mut whole = got[..usize::try_from(mark.offset).expect("offset")].to_vec();
     whole.extend_from_slice(&rest);
     assert_eq!(sha256_bytes(&whole), sha256_bytes(&data));
 }

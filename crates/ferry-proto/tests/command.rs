@@ -831,7 +831,10 @@ fn command() -> impl Strategy<Value = Command> {
         opt_text().prop_map(|t| Command::Site(Site::Help(t))),
         (0u32..=0o7777, nonempty())
             .prop_map(|(mode, path)| Command::Site(Site::Chmod { mode, path })),
-        (other_name(&["HELP", "CHMOD", "UMASK", "IDLE", "UTIME"]), text())
+        (
+            other_name(&["HELP", "CHMOD", "UMASK", "IDLE", "UTIME"]),
+            text()
+        )
             .prop_map(|(name, args)| Command::Site(Site::Other { name, args })),
         "[A-Z0-9-]{1,8}".prop_map(Command::Auth),
         any::<u64>().prop_map(Command::Pbsz),

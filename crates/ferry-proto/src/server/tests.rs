@@ -813,6 +813,57 @@ fn rest_survives_the_data_setup_commands_but_not_others() {
     }
 }
 
+#[test]
+fn mode_z_and_its_level_reach_the_transfer() {
+    let mut s = logged_in(false);
+    let retr = |s: &mut Session| {
+        line(s, "EPSV");
+        s.on_passive(Ok(4000));
+        let req = match &line(s, "RETR f")[..] {
+            [Action::Transfer(req)] => req.clone(),
+            other => panic!("{other:?}"),
+        };
+        s.on_transfer(TransferOutcome::Complete { bytes: 1 }, None);
+        req
+    };
+    let req = retr(&mut s);
+    assert_eq!(
+        (req.mode, req.zlib_level),
+        (Mode::Stream, DEFAULT_ZLIB_LEVEL)
+    );
+    assert_eq!(codes(&line(&mut s, "MODE Z")), [200]);
+    assert_eq!(codes(&line(&mut s, "OPTS MODE Z LEVEL 9")), [200]);
+    assert_eq!(codes(&line(&mut s, "OPTS MODE Z LEVEL 10")), [501]);
+    assert_eq!(codes(&line(&mut s, "OPTS MODE Z ENGINE zlib")), [501]);
+    assert_eq!(codes(&line(&mut s, "OPTS MODE Z LEVEL")), [501]);
+    assert_eq!(codes(&line(&mut s, "OPTS MODE B LEVEL 1")), [501]);
+    let req = retr(&mut s);
+    assert_eq!((req.mode, req.zlib_level), (Mode::Deflate, 9));
+    // No option: back to the default level.
+    assert_eq!(codes(&line(&mut s, "OPTS MODE Z")), [200]);
+    assert_eq!(retr(&mut s).zlib_level, DEFAULT_ZLIB_LEVEL);
+    match &line(&mut s, "STAT")[..] {
+        [Action::Reply(r)] => assert!(r.text().contains("transfer MODE: Deflate"), "{r:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(codes(&line(&mut s, "MODE S")), [200]);
+    assert_eq!(retr(&mut s).mode, Mode::Stream);
+    // REIN goes back to MODE S and the default level.
+    line(&mut s, "MODE Z");
+    line(&mut s, "OPTS MODE Z LEVEL 1");
+    line(&mut s, "REIN");
+    assert_eq!((s.mode, s.zlib_level), (Mode::Stream, DEFAULT_ZLIB_LEVEL));
+}
+
+#[test]
+fn feat_lists_mode_z() {
+    let mut s = session();
+    match &line(&mut s, "FEAT")[..] {
+        [Action::Reply(r)] => assert!(r.lines.iter().any(|l| l.trim() == "MODE Z"), "{r:?}"),
+        other => panic!("{other:?}"),
+    }
+}
+
 // ---- HOST (RFC 7151) ----
 
 fn grant(name: &str, anonymous_enabled: bool) -> HostGrant {
@@ -925,56 +976,5 @@ fn feat_and_help_list_host() {
             [Action::Reply(r)] => assert!(r.text().contains("HOST"), "{cmd}: {}", r.text()),
             other => panic!("{other:?}"),
         }
-    }
-}
-
-#[test]
-fn mode_z_and_its_level_reach_the_transfer() {
-    let mut s = logged_in(false);
-    let retr = |s: &mut Session| {
-        line(s, "EPSV");
-        s.on_passive(Ok(4000));
-        let req = match &line(s, "RETR f")[..] {
-            [Action::Transfer(req)] => req.clone(),
-            other => panic!("{other:?}"),
-        };
-        s.on_transfer(TransferOutcome::Complete { bytes: 1 }, None);
-        req
-    };
-    let req = retr(&mut s);
-    assert_eq!(
-        (req.mode, req.zlib_level),
-        (Mode::Stream, DEFAULT_ZLIB_LEVEL)
-    );
-    assert_eq!(codes(&line(&mut s, "MODE Z")), [200]);
-    assert_eq!(codes(&line(&mut s, "OPTS MODE Z LEVEL 9")), [200]);
-    assert_eq!(codes(&line(&mut s, "OPTS MODE Z LEVEL 10")), [501]);
-    assert_eq!(codes(&line(&mut s, "OPTS MODE Z ENGINE zlib")), [501]);
-    assert_eq!(codes(&line(&mut s, "OPTS MODE Z LEVEL")), [501]);
-    assert_eq!(codes(&line(&mut s, "OPTS MODE B LEVEL 1")), [501]);
-    let req = retr(&mut s);
-    assert_eq!((req.mode, req.zlib_level), (Mode::Deflate, 9));
-    // No option: back to the default level.
-    assert_eq!(codes(&line(&mut s, "OPTS MODE Z")), [200]);
-    assert_eq!(retr(&mut s).zlib_level, DEFAULT_ZLIB_LEVEL);
-    match &line(&mut s, "STAT")[..] {
-        [Action::Reply(r)] => assert!(r.text().contains("transfer MODE: Deflate"), "{r:?}"),
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(codes(&line(&mut s, "MODE S")), [200]);
-    assert_eq!(retr(&mut s).mode, Mode::Stream);
-    // REIN goes back to MODE S and the default level.
-    line(&mut s, "MODE Z");
-    line(&mut s, "OPTS MODE Z LEVEL 1");
-    line(&mut s, "REIN");
-    assert_eq!((s.mode, s.zlib_level), (Mode::Stream, DEFAULT_ZLIB_LEVEL));
-}
-
-#[test]
-fn feat_lists_mode_z() {
-    let mut s = session();
-    match &line(&mut s, "FEAT")[..] {
-        [Action::Reply(r)] => assert!(r.lines.iter().any(|l| l.trim() == "MODE Z"), "{r:?}"),
-        other => panic!("{other:?}"),
     }
 }

@@ -98,20 +98,18 @@ async fn failures_are_values_and_keep_the_session() {
         Err(ClientError::Rejected { .. })
     ));
     c.noop().await.expect("session still usable");
-    // Ferry has no HASH or X-hash commands yet.
+    // Ferry answers HASH: the server's SHA-256 of the file; a missing file is a refusal
+    // that leaves the session usable.
     std::fs::write(dir.path().join("h.txt"), b"hello").expect("write");
+    let h = c.hash("h.txt").await.expect("HASH");
+    assert_eq!(
+        h.hex,
+        "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+    );
     assert!(matches!(
-        c.hash("h.txt").await,
-        Err(ClientError::NotSupported(_))
+        c.hash("missing.txt").await,
+        Err(ClientError::Rejected { .. })
     ));
-    // Remembered: the second time, no command is sent at all.
-    let (lines, trace) = collector();
-    c.set_trace(Some(trace));
-    assert!(matches!(
-        c.hash("h.txt").await,
-        Err(ClientError::NotSupported(_))
-    ));
-    assert!(lines.lock().expect("lock").is_empty(), "{lines:?}");
     c.noop().await.expect("session still usable");
 }
 

@@ -65,6 +65,25 @@ fn download(c: &mut Control, name: &str) -> (Vec<u8>, Duration) {
     (bytes, start.elapsed())
 }
 
+/// curl's `-w` format giving the times before the transfer and at its end.
+const TRANSFER_TIMES: &str = "\ntimes %{time_pretransfer} %{time_total}\n";
+
+/// The transfer time curl measured (total minus connect, TLS handshake and login), so the
+/// check is on the throttled data alone.
+fn transfer_time(out: &support::Outcome) -> Duration {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("times "))
+        .unwrap_or_else(|| panic!("no curl times in {text:?}\n{}", out.describe()));
+    let mut it = line
+        .split_whitespace()
+        .map(|v| v.parse::<f64>().expect("seconds"));
+    let (pre, total) = (it.next().expect("pretransfer"), it.next().expect("total"));
+    Duration::from_secs_f64((total - pre).max(0.0))
+}
+
 /// `took` is `expected` ± 20 %.
 fn within_20_percent(what: &str, took: Duration, expected: Duration, server: &Server) {
     let (lo, hi) = (expected.mul_f64(0.8), expected.mul_f64(1.2));
@@ -179,10 +198,12 @@ fn global_rates_apply_to_tls_transfers_too() {
     // Download over PROT P with curl.
     let out_path = dir.path().join("got.bin");
     let mut cmd = curl_ftps(&server);
-    cmd.arg("-o").arg(&out_path).arg(server.url("/three.bin"));
-    let start = Instant::now();
+    cmd.args(["-w", TRANSFER_TIMES])
+        .arg("-o")
+        .arg(&out_path)
+        .arg(server.url("/three.bin"));
     let out = support::run(cmd, DEFAULT_TIMEOUT);
-    let took = start.elapsed();
+    let took = transfer_time(&out);
     assert!(
         out.success(),
         "curl download\n{}\n{}",
@@ -199,10 +220,12 @@ fn global_rates_apply_to_tls_transfers_too() {
 
     // Upload over PROT P.
     let mut cmd = curl_ftps(&server);
-    cmd.arg("-T").arg(&src).arg(server.url("/up.bin"));
-    let start = Instant::now();
+    cmd.args(["-w", TRANSFER_TIMES])
+        .arg("-T")
+        .arg(&src)
+        .arg(server.url("/up.bin"));
     let out = support::run(cmd, DEFAULT_TIMEOUT);
-    let took = start.elapsed();
+    let took = transfer_time(&out);
     assert!(
         out.success(),
         "curl upload\n{}\n{}",

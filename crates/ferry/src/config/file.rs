@@ -91,7 +91,7 @@ enum TomlValue {
     Datetime,
     Array(Vec<Spanned<TomlValue>>),
     /// A table, its entries in document order (only `[[vhost]]` tables are read).
-    Table(Vec<(Spanned<String>, Spanned<TomlValue>)>),
+    Table(Vec<(String, Spanned<TomlValue>)>),
 }
 
 impl TomlValue {
@@ -161,8 +161,10 @@ impl<'de> Visitor<'de> for TomlValueVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TomlValue, A::Error> {
         let mut entries = Vec::new();
         let mut datetime = false;
-        while let Some(key) = map.next_key::<Spanned<String>>()? {
-            if key.get_ref() == TOML_DATETIME_KEY {
+        // Keys are read unspanned: the map toml uses to hand out a datetime has a key that
+        // carries no span, and a spanned key would fail to deserialize there.
+        while let Some(key) = map.next_key::<String>()? {
+            if key == TOML_DATETIME_KEY {
                 datetime = true;
                 map.next_value::<IgnoredAny>()?;
             } else {
@@ -371,14 +373,14 @@ fn vhosts(
 fn vhost_table(
     file: &FileRef<'_>,
     span: &Range<usize>,
-    entries: Vec<(Spanned<String>, Spanned<TomlValue>)>,
+    entries: Vec<(String, Spanned<TomlValue>)>,
     base: &Path,
     errors: &mut Vec<ConfigError>,
 ) -> RawVhost {
     let mut raw = RawVhost::new(file.origin(span, Some("vhost")));
     for (key, value) in entries {
-        let key_span = key.span();
-        let key = format!("vhost.{}", key.into_inner());
+        let key_span = key_span_before(file.text, &key, value.span().start);
+        let key = format!("vhost.{key}");
         let mut cx = KeyCx {
             file,
             key: &key,
@@ -403,6 +405,16 @@ fn vhost_table(
         }
     }
     raw
+}
+
+/// Where `key` is written, looking back from its value at `value_start` (table keys are
+/// read without spans); the value's own place when the key is not found.
+fn key_span_before(text: &str, key: &str, value_start: usize) -> Range<usize> {
+    let before = text.get(..value_start).unwrap_or(text);
+    match before.rfind(key) {
+        Some(at) => at..at + key.len(),
+        None => value_start..value_start,
+    }
 }
 
 /// The file being read: its name for messages and its text for line numbers.

@@ -13,8 +13,12 @@
 //!   transfer (`ABOR` cancels it, `STAT` reports progress, other commands are queued);
 //! - `data`: passive listeners (port range, bound to the control connection's local
 //!   address, only the control peer's IP accepted) and active connects;
-//! - `transfer`: file and listing transfers: `sendfile(2)` for plain binary downloads,
-//!   bounded buffers for TLS, TYPE A and uploads, listings streamed batch by batch;
+//! - `transfer`: file and listing transfers: `sendfile(2)` when wire bytes equal file
+//!   bytes (TYPE I/L 8, STRU F, MODE S, no TLS), otherwise bounded buffers through the
+//!   `ferry_proto::repr` encoders/decoders (TYPE A/E, STRU R/P, MODE B/C with restart
+//!   markers) and, for MODE Z, a deflate layer on top; listings streamed batch by batch;
+//! - `ext`: the extension commands that read files or the filesystem: HASH and the X-hash
+//!   commands (on the blocking pool, bounded memory, cancelled by ABOR), AVBL;
 //! - `stream`: plain and TLS byte streams: control halves that can be upgraded (AUTH TLS)
 //!   and downgraded (CCC), data streams, and the session-reuse check of protected data
 //!   connections;

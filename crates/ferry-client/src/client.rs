@@ -22,7 +22,7 @@ use ferry_proto::client::{
     epsv_target, parse_mdtm_reply, parse_path_reply, parse_size_reply, pasv_target, HashMethod,
     Login, LoginError, LoginStep, PasvPolicy,
 };
-use ferry_proto::command::{EpsvArg, ListArgs, Mode, Opts, TransferType};
+use ferry_proto::command::{EpsvArg, ListArgs, Mode, Opts, Structure, TransferType};
 use ferry_proto::listing_parse::{parse_listing, parse_mlsd, parse_nlst, ParsedListing};
 use ferry_proto::reply::ReplyClass;
 use ferry_proto::Command;
@@ -32,11 +32,12 @@ use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 
 use crate::control::{Control, TraceFn};
 use crate::deflate;
+use crate::repr::{ReprReader, ReprWriter};
 use crate::stream::Stream;
 use crate::tls::TlsSetup;
 use crate::{
     ClientError, ConnectOptions, DataMode, Features, HashAlgorithm, RemoteEntry, RemoteHash, Reply,
-    Security, StoreMode,
+    Representation, RestartPoint, Security, StoreMode,
 };
 
 /// Size of one data read/write.
@@ -118,8 +119,14 @@ pub struct Client {
     x_hash_missing: Vec<HashAlgorithm>,
     /// Algorithm selected with `OPTS HASH` in this session.
     hash_selected: Option<HashAlgorithm>,
-    /// MODE Z is in force.
+    /// MODE Z was accepted (the mode of MODE S transfers).
     deflate: bool,
+    /// The representation asked for file transfers.
+    repr: Option<Representation>,
+    /// TYPE, STRU and MODE as the server has them.
+    current: (TransferType, Structure, Mode),
+    /// The last restart marker of the last transfer in MODE B or C.
+    restart: Option<RestartPoint>,
 }
 
 impl std::fmt::Debug for Client {
@@ -274,6 +281,9 @@ impl Client {
             x_hash_missing: Vec::new(),
             hash_selected: None,
             deflate: false,
+            repr: opts.representation,
+            current: (TransferType::Image, Structure::File, Mode::Stream),
+            restart: None,
         };
         let protection_done = if client.tls.is_some() {
             client.protection(opts.protect_data, false).await?
@@ -295,6 +305,9 @@ impl Client {
         client.expect_ok(Command::Type(TransferType::Image)).await?;
         if opts.compress {
             client.deflate = client.mode_z().await?;
+            if client.deflate {
+                client.current.2 = Mode::Deflate;
+            }
         }
         client.state = State::Idle;
         Ok(client)
@@ -325,6 +338,85 @@ impl Client {
     /// counts and progress are then those of the uncompressed data.
     pub fn is_compressing(&self) -> bool {
         self.deflate
+    }
+
+    /// The representation of file transfers (see
+    /// [`ConnectOptions::representation`](crate::ConnectOptions::representation)); applied
+    /// from the next transfer on.
+    pub fn set_representation(&mut self, repr: Option<Representation>) {
+        self.repr = repr;
+    }
+
+    /// The representation of file transfers in force.
+    pub fn representation(&self) -> Option<Representation> {
+        self.repr
+    }
+
+    /// Where the last `RETR` or `STOR` in MODE B (or C) could restart: its last restart
+    /// marker with a number for text (a download's last marker received, an upload's last
+    /// `110 MARK` reply). Reset when a transfer starts.
+    pub fn restart_point(&self) -> Option<RestartPoint> {
+        self.restart
+    }
+
+    /// The representation a file transfer uses now: the one asked for, MODE S as MODE Z
+    /// when compressing.
+    fn transfer_repr(&self) -> Option<Representation> {
+        let r = self.repr?;
+        let mode = match r.mode() {
+            Mode::Stream if self.deflate => Mode::Deflate,
+            m => m,
+        };
+        Representation::new(r.transfer_type(), r.structure(), mode).ok()
+    }
+
+    /// Sends the TYPE, STRU and MODE commands that differ from the server's state.
+    async fn select(
+        &mut self,
+        ty: TransferType,
+        stru: Structure,
+        mode: Mode,
+    ) -> Result<(), ClientError> {
+        if self.current.0 != ty {
+            self.expect_ok(Command::Type(ty)).await?;
+            self.current.0 = ty;
+        }
+        if self.current.1 != stru {
+            self.expect_ok(Command::Stru(stru)).await?;
+            self.current.1 = stru;
+        }
+        if self.current.2 != mode {
+            self.expect_ok(Command::Mode(mode)).await?;
+            self.current.2 = mode;
+        }
+        Ok(())
+    }
+
+    /// Back to `TYPE I`, `STRU F` and the session's mode for listings, `SIZE` and hashes,
+    /// when file transfers use their own representation.
+    async fn select_base(&mut self) -> Result<(), ClientError> {
+        if self.repr.is_none() {
+            return Ok(());
+        }
+        let mode = if self.deflate {
+            Mode::Deflate
+        } else {
+            Mode::Stream
+        };
+        self.select(TransferType::Image, Structure::File, mode)
+            .await
+    }
+
+    /// Selects the file-transfer representation; the codecs to apply (`None`: the bytes
+    /// go as they are).
+    async fn select_transfer(&mut self) -> Result<Option<Representation>, ClientError> {
+        self.restart = None;
+        let Some(r) = self.transfer_repr() else {
+            return Ok(None);
+        };
+        self.select(r.transfer_type(), r.structure(), r.mode())
+            .await?;
+        Ok((!r.is_identity()).then_some(r))
     }
 
     /// `PBSZ 0` and `PROT P` (or `PROT C`). Before login a refusal is tolerated (returns
@@ -528,6 +620,7 @@ impl Client {
     pub async fn size(&mut self, path: &str) -> Result<u64, ClientError> {
         self.begin()?;
         let r = async {
+            self.select_base().await?;
             let reply = self.expect_ok(Command::Size(path.into())).await?;
             parse_size_reply(&reply).map_err(|e| ClientError::Protocol(format!("SIZE reply: {e}")))
         }
@@ -575,7 +668,9 @@ impl Client {
         } else {
             TransferType::Image
         };
-        self.simple(Command::Type(t)).await
+        self.simple(Command::Type(t)).await?;
+        self.current.0 = t;
+        Ok(())
     }
 
     /// `NOOP`.
@@ -649,6 +744,7 @@ impl Client {
     /// A listing's bytes (bounded by [`MAX_LISTING`]).
     async fn fetch(&mut self, cmd: Command) -> Result<Vec<u8>, ClientError> {
         let mut out = Vec::new();
+        self.select_base().await?;
         let t = self.open(cmd, None).await?;
         self.download(t, None, Some(MAX_LISTING), &mut out, &mut |_| {})
             .await?;
@@ -676,9 +772,26 @@ impl Client {
         }
         self.begin()?;
         let r = async {
+            let codec = self.select_transfer().await?;
+            if codec.is_some() && limit.is_some() {
+                return Err(ClientError::NotSupported(
+                    "a byte range (segmented download) in this representation".into(),
+                ));
+            }
             let rest = (offset > 0).then_some(offset);
             let t = self.open(Command::Retr(path.into()), rest).await?;
-            self.download(t, limit, None, out, progress).await
+            let Some(repr) = codec else {
+                return self.download(t, limit, None, out, progress).await;
+            };
+            let mut w = ReprWriter::new(out, repr, progress);
+            let r = self.download(t, None, None, &mut w, &mut |_| {}).await;
+            self.restart = w.restart_point();
+            r?;
+            // Fails when the end of file did not come (a cut block-mode transfer).
+            w.finish()
+                .await
+                .map_err(|e| ClientError::Protocol(format!("the transfer is incomplete: {e}")))?;
+            Ok(w.written())
         }
         .await;
         self.end(r)
@@ -700,8 +813,22 @@ impl Client {
                 StoreMode::Append => (Command::Appe(path.into()), None),
                 StoreMode::At(n) => (Command::Stor(path.into()), Some(n)),
             };
+            let codec = self.select_transfer().await?;
             let t = self.open(cmd, rest).await?;
-            if self.deflate {
+            if let Some(repr) = codec {
+                let mut reader = ReprReader::new(input, repr, progress);
+                let r = if self.current.2 == Mode::Deflate {
+                    let mut nop = |_: u64| {};
+                    let counted = deflate::CountedReader::new(&mut reader, &mut nop);
+                    let mut enc = deflate::deflater(counted);
+                    self.upload(t, &mut enc, &mut |_| {}).await
+                } else {
+                    self.upload(t, &mut reader, &mut |_| {}).await
+                };
+                r?;
+                return Ok(reader.read());
+            }
+            if self.current.2 == Mode::Deflate {
                 let counted = deflate::CountedReader::new(input, progress);
                 let mut enc = deflate::deflater(counted);
                 self.upload(t, &mut enc, &mut |_| {}).await?;
@@ -910,6 +1037,9 @@ impl Client {
             }
             let reply = self.ctrl.read_reply().await?;
             if reply.is_preliminary() {
+                if let Some(point) = parse_mark(&reply) {
+                    self.restart = Some(point);
+                }
                 continue;
             }
             let code = reply.code.get();
@@ -940,7 +1070,7 @@ impl Client {
         out: &mut W,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<u64, ClientError> {
-        if !self.deflate {
+        if self.current.2 != Mode::Deflate {
             return self.download_wire(t, limit, max, out, progress).await;
         }
         let mut counted = deflate::Counted::new(out, max, progress);
@@ -1179,6 +1309,7 @@ impl Client {
     }
 
     async fn hash_inner(&mut self, path: &str) -> Result<RemoteHash, ClientError> {
+        self.select_base().await?;
         if let Some(HashMethod::Hash(algorithm)) =
             ferry_proto::client::choose_hash(&self.features, None, &HashAlgorithm::ALL)
         {
@@ -1242,6 +1373,22 @@ impl Client {
             .map(|h| Some(h.hash))
             .map_err(|e| ClientError::Protocol(format!("HASH reply: {e}")))
     }
+}
+
+/// A `110 MARK yyyy = mmmm` reply to an upload's restart marker: `yyyy` is ours (the file
+/// bytes read before it), `mmmm` the server's (what `REST` takes); `None` when either is
+/// not a number.
+fn parse_mark(reply: &Reply) -> Option<RestartPoint> {
+    if reply.code.get() != 110 {
+        return None;
+    }
+    let text = reply.text();
+    let rest = text.trim().strip_prefix("MARK ")?;
+    let (ours, theirs) = rest.split_once('=')?;
+    Some(RestartPoint {
+        remote: theirs.trim().parse().ok()?,
+        moved: ours.trim().parse().ok()?,
+    })
 }
 
 /// Seconds since the Unix epoch (for the year of `Mmm dd HH:MM` LIST dates).

@@ -10,7 +10,9 @@
 //!
 //! Layout: `control` (one control connection: send, read replies, trace, timeouts),
 //! `stream` (plain or TLS socket), `tls` (rustls configurations, TOFU), `client` (the
-//! session: state, data connections, transfers).
+//! session: state, data connections, transfers), `deflate` (MODE Z adapters), `repr` (the
+//! other representations on [`ferry_proto::repr`]: TYPE A/E, STRU R, MODE B/C, restart
+//! markers and [`RestartPoint`]s).
 //!
 //! ## Data connections
 //! - Passive: `EPSV` first (to the control peer's address); on `500`/`502`/`504` the client
@@ -64,6 +66,7 @@ mod client;
 mod control;
 mod deflate;
 mod error;
+mod repr;
 mod stream;
 mod tls;
 
@@ -73,6 +76,7 @@ pub use error::ClientError;
 pub use ferry_proto::client::{Features, HashAlgorithm, RemoteHash};
 pub use ferry_proto::listing::EntryKind;
 pub use ferry_proto::listing_parse::RemoteEntry;
+pub use ferry_proto::repr::Representation;
 
 /// `Client` and its operations can move between tasks (e.g. `tokio::spawn` for parallel
 /// transfers).
@@ -157,6 +161,12 @@ pub struct ConnectOptions {
     /// MODE Z (deflate) for every transfer, when the server's FEAT lists `MODE Z` and it
     /// accepts the command; else transfers stay in MODE S ([`Client::is_compressing`]).
     pub compress: bool,
+    /// The representation of file transfers (TYPE, STRU, MODE): sent before each `RETR` and
+    /// `STOR` and applied by the client's codecs ([`ferry_proto::repr`]); listings, `SIZE`
+    /// and hashes go back to `TYPE I`, `STRU F` and the session's mode. MODE S becomes MODE
+    /// Z when [`ConnectOptions::compress`] is in force. `None` (the default): `TYPE I`
+    /// transfers, bytes as they are, and [`Client::set_ascii`] is left alone.
+    pub representation: Option<Representation>,
 }
 
 impl ConnectOptions {
@@ -178,8 +188,21 @@ impl ConnectOptions {
             io_timeout: Duration::from_secs(60),
             keepalive: None,
             compress: false,
+            representation: None,
         }
     }
+}
+
+/// Where a MODE B (or C) transfer that broke off can restart: the last restart marker that
+/// both sides know ([`Client::restart_point`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartPoint {
+    /// What to send with `REST` (the server's marker: Ferry's are file offsets).
+    pub remote: u64,
+    /// The file bytes this transfer had moved at that marker (counted from where it
+    /// started): a download keeps that many of the bytes it wrote, an upload continues
+    /// reading its input after that many.
+    pub moved: u64,
 }
 
 /// One event of the protocol trace (for `ferry shell -d`). `PASS` is shown as `PASS ****`.

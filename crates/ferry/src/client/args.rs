@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+use ferry_client::Representation;
+use ferry_proto::command::{FormatControl, Mode, Structure, TransferType};
 
 /// Connection, credential and output flags shared by every client command.
 #[derive(Debug, Clone, Default, Args)]
@@ -163,6 +165,74 @@ pub struct TransferArgs {
     /// transfer uncompressed
     #[arg(long, conflicts_with = "segments")]
     pub compress: bool,
+    /// Block mode (MODE B): the server sends a restart marker every MiB, and a transfer
+    /// whose data connection drops restarts from the last marker (REST marker), up to
+    /// --retries times
+    #[arg(long, conflicts_with_all = ["compress", "segments"])]
+    pub block: bool,
+    /// Representation type: i (image: bytes as they are), a (ASCII text: CRLF line ends on
+    /// the wire), e (EBCDIC text, code page 037, NL line ends on the wire)
+    #[arg(
+        long = "type",
+        value_name = "TYPE",
+        value_enum,
+        default_value = "i",
+        conflicts_with = "segments"
+    )]
+    pub data_type: DataType,
+    /// Same as --type a
+    #[arg(long, conflicts_with_all = ["data_type", "segments"])]
+    pub ascii: bool,
+    /// Structure: f (file), r (record: each line of a text file is a record; a binary file
+    /// is one record)
+    #[arg(long, value_enum, default_value = "f", conflicts_with = "segments")]
+    pub stru: Stru,
+}
+
+/// `--type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DataType {
+    /// TYPE I.
+    I,
+    /// TYPE A N.
+    A,
+    /// TYPE E N.
+    E,
+}
+
+/// `--stru`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Stru {
+    /// STRU F.
+    F,
+    /// STRU R.
+    R,
+}
+
+impl TransferArgs {
+    /// The representation of the transfers asked for; `None` for TYPE I, STRU F, MODE S
+    /// (the default: bytes as they are, no TYPE/STRU/MODE commands).
+    pub fn representation(&self) -> Option<Representation> {
+        let ty = match (self.ascii, self.data_type) {
+            (true, _) | (false, DataType::A) => TransferType::Ascii(FormatControl::NonPrint),
+            (false, DataType::E) => TransferType::Ebcdic(FormatControl::NonPrint),
+            (false, DataType::I) => TransferType::Image,
+        };
+        let stru = match self.stru {
+            Stru::F => Structure::File,
+            Stru::R => Structure::Record,
+        };
+        let mode = if self.block {
+            Mode::Block
+        } else {
+            Mode::Stream
+        };
+        if ty == TransferType::Image && stru == Structure::File && mode == Mode::Stream {
+            return None;
+        }
+        // Every combination of these types and structures is valid.
+        Representation::new(ty, stru, mode).ok()
+    }
 }
 
 /// `ferry get`.

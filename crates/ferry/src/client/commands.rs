@@ -210,6 +210,7 @@ pub async fn get(args: &GetArgs) -> anyhow::Result<()> {
     let t = &args.transfer;
     let mut session = Session::new(&url, &args.conn)?;
     session.opts.compress = t.compress;
+    session.opts.representation = t.representation();
     let progress = Progress::new(args.conn.quiet, args.conn.progress);
     let mut client = session.connect().await?;
     warn_uncompressed(&client, t.compress);
@@ -378,6 +379,7 @@ pub async fn put(args: &PutArgs) -> anyhow::Result<()> {
     }
     let mut session = Session::new(&url, &args.conn)?;
     session.opts.compress = t.compress;
+    session.opts.representation = t.representation();
     let progress = Progress::new(args.conn.quiet, args.conn.progress);
     let mut client = session.connect().await?;
     warn_uncompressed(&client, t.compress);

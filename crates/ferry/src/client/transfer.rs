@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use ferry_client::{Client, ClientError, HashAlgorithm, StoreMode};
+use ferry_proto::command::Mode;
 use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::task::JoinSet;
@@ -223,6 +224,21 @@ fn retryable(e: &ClientError) -> bool {
     e.is_transient()
 }
 
+/// Whether transfers go in block mode (`--block`): a broken transfer restarts from its
+/// last restart marker.
+fn block_mode(ctx: &Ctx) -> bool {
+    ctx.session
+        .opts
+        .representation
+        .is_some_and(|r| r.mode() == Mode::Block)
+}
+
+/// Whether a block-mode transfer that failed with `e` is worth another attempt: transient
+/// errors, and a data connection that ended before the end-of-file mark.
+fn block_retryable(ctx: &Ctx, e: &ClientError) -> bool {
+    retryable(e) || (block_mode(ctx) && matches!(e, ClientError::Protocol(_)))
+}
+
 /// Reconnects `client` after a transient error (attempt number `attempt`, 1-based).
 async fn reconnect(ctx: &Ctx, client: &mut Client, attempt: u32) -> Result<(), Failure> {
     backoff(attempt).await;
@@ -333,19 +349,37 @@ async fn download_stream(
     let local_err =
         |e: std::io::Error| Failure::new(Exit::Generic, format!("{}: {e}", local.display()));
     let mut attempt = 0;
+    let block = block_mode(ctx);
+    // `--block`: (local offset, REST marker) of the last restart marker of a broken attempt.
+    let mut restart: Option<(u64, u64)> = None;
     loop {
-        let mut offset = if ctx.resume || attempt > 0 {
-            std::fs::metadata(local).map(|m| m.len()).unwrap_or(0)
-        } else {
-            0
-        };
-        if let Some(total) = size {
-            if offset > total {
-                offset = 0;
-            } else if offset == total && offset > 0 {
-                return Ok(total);
+        let have = std::fs::metadata(local).map(|m| m.len()).unwrap_or(0);
+        let (offset, rest) = match restart.take() {
+            // Keep the local bytes up to the marker; the server resumes there.
+            Some((at, marker)) if at > 0 && at <= have => {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(local)
+                    .and_then(|f| f.set_len(at))
+                    .map_err(local_err)?;
+                ctx.progress
+                    .println(&format!("ferry: {remote}: restarting at marker {marker}"));
+                (at, marker)
             }
-        }
+            // Block mode without a marker: from the start.
+            _ if block && attempt > 0 => (0, 0),
+            _ => {
+                let mut offset = if ctx.resume || attempt > 0 { have } else { 0 };
+                if let Some(total) = size {
+                    if offset > total {
+                        offset = 0;
+                    } else if offset == total && offset > 0 {
+                        return Ok(total);
+                    }
+                }
+                (offset, offset)
+            }
+        };
         let mut file = tokio::fs::OpenOptions::new()
             .create(true)
             .write(true)
@@ -358,13 +392,18 @@ async fn download_stream(
         let b = bar.clone();
         let mut out = Throttle::new(&mut file, ctx.limit);
         let result = client
-            .retrieve(remote, offset, None, &mut out, &mut |n| b.set(offset + n))
+            .retrieve(remote, rest, None, &mut out, &mut |n| b.set(offset + n))
             .await;
         file.flush().await.map_err(local_err)?;
         drop(file);
         match result {
             Ok(n) => return Ok(offset + n),
-            Err(e) if attempt < ctx.session.retries && retryable(&e) => {
+            Err(e) if attempt < ctx.session.retries && block_retryable(ctx, &e) => {
+                if block {
+                    restart = client
+                        .restart_point()
+                        .map(|p| (offset.saturating_add(p.moved), p.remote));
+                }
                 attempt += 1;
                 ctx.progress.println(&format!(
                     "ferry: {remote}: {e}; retrying ({attempt}/{})",
@@ -508,21 +547,35 @@ async fn upload_stream(
         |e: std::io::Error| Failure::new(Exit::Generic, format!("{}: {e}", local.display()));
     let mut attempt = 0;
     let mut append_instead = false;
+    let block = block_mode(ctx);
+    // `--block`: (local offset, REST marker) of the last marker the server acknowledged.
+    let mut restart: Option<(u64, u64)> = None;
     loop {
-        let mut start = 0;
-        if ctx.resume || attempt > 0 {
-            start = client.size(remote).await.unwrap_or(0);
-            if start == len && len > 0 {
-                return Ok(len);
+        let (start, mode) = match restart.take() {
+            Some((at, marker)) if at > 0 && at <= len => {
+                ctx.progress
+                    .println(&format!("ferry: {remote}: restarting at marker {marker}"));
+                (at, StoreMode::At(marker))
             }
-            if start > len {
-                start = 0;
+            _ if block && attempt > 0 => (0, StoreMode::Replace),
+            _ => {
+                let mut start = 0;
+                if ctx.resume || attempt > 0 {
+                    start = client.size(remote).await.unwrap_or(0);
+                    if start == len && len > 0 {
+                        return Ok(len);
+                    }
+                    if start > len {
+                        start = 0;
+                    }
+                }
+                let mode = match (start, append_instead) {
+                    (0, _) => StoreMode::Replace,
+                    (_, true) => StoreMode::Append,
+                    (n, false) => StoreMode::At(n),
+                };
+                (start, mode)
             }
-        }
-        let mode = match (start, append_instead) {
-            (0, _) => StoreMode::Replace,
-            (_, true) => StoreMode::Append,
-            (n, false) => StoreMode::At(n),
         };
         let mut file = tokio::fs::File::open(local).await.map_err(local_err)?;
         file.seek(SeekFrom::Start(start)).await.map_err(local_err)?;
@@ -561,7 +614,12 @@ async fn upload_stream(
                 tracing::info!("{remote}: REST before STOR refused ({e}); resuming with APPE");
                 append_instead = true;
             }
-            Err(e) if attempt < ctx.session.retries && retryable(&e) => {
+            Err(e) if attempt < ctx.session.retries && block_retryable(ctx, &e) => {
+                if block {
+                    restart = client
+                        .restart_point()
+                        .map(|p| (start.saturating_add(p.moved), p.remote));
+                }
                 attempt += 1;
                 ctx.progress.println(&format!(
                     "ferry: {remote}: {e}; retrying ({attempt}/{})",

@@ -41,6 +41,11 @@
 //! [`Authenticator`]. Hashes are verified on tokio's blocking pool; an unknown user is
 //! checked against a dummy hash of the same cost, so the time taken does not reveal which
 //! names exist.
+//!
+//! Successful verifications are remembered for a few minutes in a bounded cache keyed by a
+//! keyed hash (HMAC-SHA256 under a per-`UserDb` random secret) of the name and password, so
+//! a burst of logins of one account pays the hash once; wrong passwords are never cached.
+//! See [`login_cache`] for what is stored, when it answers and what its timing reveals.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -56,6 +61,10 @@ use ferry_proto::{Password, VirtualPath};
 use serde::{Deserialize, Serialize};
 
 use crate::{Access, Account, AccountPolicy, AuthError, Authenticator};
+
+pub mod login_cache;
+
+use login_cache::{LoginCache, LoginCacheStats};
 
 /// Longest user name, in characters.
 pub const MAX_NAME_LEN: usize = 64;
@@ -640,6 +649,7 @@ pub struct UserDb {
     anonymous: AnonymousMode,
     anonymous_incoming: VirtualPath,
     users: HashMap<String, DbUser>,
+    login_cache: LoginCache,
 }
 
 impl fmt::Debug for UserDb {
@@ -665,7 +675,20 @@ impl UserDb {
                 .join("incoming")
                 .unwrap_or_else(|_| VirtualPath::root()),
             users: HashMap::new(),
+            login_cache: LoginCache::new(login_cache::DEFAULT_CAPACITY, login_cache::DEFAULT_TTL),
         }
+    }
+
+    /// Replaces the cache of recently verified logins with an empty one holding at most
+    /// `capacity` logins for `ttl` each (defaults: [`login_cache::DEFAULT_CAPACITY`],
+    /// [`login_cache::DEFAULT_TTL`]); a `capacity` of 0 or a zero `ttl` turns it off.
+    pub fn set_login_cache(&mut self, capacity: usize, ttl: std::time::Duration) {
+        self.login_cache = LoginCache::new(capacity, ttl);
+    }
+
+    /// Hits, misses and size of the login cache (see [`login_cache`]).
+    pub fn cache_stats(&self) -> LoginCacheStats {
+        self.login_cache.stats()
     }
 
     /// Adds an account given in clear (e.g. `--user NAME:PASSWORD`): the password is hashed
@@ -784,22 +807,39 @@ impl Authenticator for UserDb {
             return Ok(self.anonymous_account());
         }
         let found = self.users.get(user).cloned();
-        let hash = found
+        // Every password login computes the key and looks it up, known user or not, so the
+        // misses of known and unknown names take the same path.
+        let key = self.login_cache.key(user, password.expose());
+        let fingerprint = found
             .as_ref()
-            .map_or_else(|| DUMMY_HASH.to_string(), |u| u.hash.clone());
-        let password = password.clone();
-        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .map_err(|_| AuthError::Backend("password verification failed".to_string()))?;
+            .filter(|u| !u.disabled)
+            .map(|u| login_cache::fingerprint(&u.hash));
+        let cached = self.login_cache.check(&key, fingerprint.as_ref());
+        let matches = if cached {
+            true
+        } else {
+            let hash = found
+                .as_ref()
+                .map_or_else(|| DUMMY_HASH.to_string(), |u| u.hash.clone());
+            let password = password.clone();
+            tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+                .await
+                .map_err(|_| AuthError::Backend("password verification failed".to_string()))?
+        };
         match found {
             Some(found) if matches && found.disabled => Err(AuthError::Disabled),
-            Some(found) if matches => Ok(Account {
-                name: user.to_string(),
-                home: found.home.unwrap_or_else(|| self.default_home.clone()),
-                access: found.access,
-                anonymous: false,
-                policy: found.policy,
-            }),
+            Some(found) if matches => {
+                if let (false, Some(fingerprint)) = (cached, fingerprint) {
+                    self.login_cache.insert(key, fingerprint);
+                }
+                Ok(Account {
+                    name: user.to_string(),
+                    home: found.home.unwrap_or_else(|| self.default_home.clone()),
+                    access: found.access,
+                    anonymous: false,
+                    policy: found.policy,
+                })
+            }
             _ => Err(AuthError::Invalid),
         }
     }

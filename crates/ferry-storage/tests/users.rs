@@ -560,3 +560,169 @@ async fn anonymous_upload_only_writes_only_into_incoming() {
         Ok(AnonymousMode::UploadOnly)
     );
 }
+
+// The login cache (ferry_storage::users::login_cache).
+
+fn stats(db: &UserDb) -> (u64, u64, usize) {
+    let s = db.cache_stats();
+    (s.hits, s.misses, s.entries)
+}
+
+#[tokio::test]
+async fn login_cache_second_login_is_a_hit() {
+    let db = db_with_known_users(AnonymousMode::ReadOnly);
+    assert_eq!(stats(&db), (0, 0, 0));
+    let right = Password::new(KNOWN_PASSWORD);
+    let first = db.authenticate("alice", &right).await.expect("login");
+    assert_eq!(stats(&db), (0, 1, 1));
+    for n in 1..=3 {
+        let again = db
+            .authenticate("alice", &right)
+            .await
+            .expect("cached login");
+        assert_eq!(again, first, "a hit gives the same account");
+        assert_eq!(stats(&db), (n, 1, 1));
+    }
+    // Another user with the same password is a different key.
+    db.authenticate("bob", &right).await.expect("bob");
+    assert_eq!(stats(&db), (3, 2, 2));
+    // Anonymous logins are neither hashed nor cached.
+    db.authenticate("anonymous", &Password::new("x"))
+        .await
+        .expect("anonymous");
+    assert_eq!(stats(&db), (3, 2, 2));
+}
+
+#[tokio::test]
+async fn login_cache_never_holds_or_serves_wrong_passwords() {
+    let db = db_with_known_users(AnonymousMode::Off);
+    let wrong = Password::new("wrong");
+    for misses in 1..=2 {
+        assert!(matches!(
+            db.authenticate("alice", &wrong).await,
+            Err(AuthError::Invalid)
+        ));
+        assert_eq!(stats(&db), (0, misses, 0), "failures are not cached");
+    }
+    db.authenticate("alice", &Password::new(KNOWN_PASSWORD))
+        .await
+        .expect("login");
+    assert_eq!(stats(&db), (0, 3, 1));
+    // With the right password cached, wrong ones and near misses still pay the hash and fail.
+    for bad in [
+        "wrong",
+        "",
+        "correct horse batter",
+        "correct horse battery ",
+    ] {
+        assert!(matches!(
+            db.authenticate("alice", &Password::new(bad)).await,
+            Err(AuthError::Invalid)
+        ));
+    }
+    assert_eq!(stats(&db), (0, 7, 1));
+    // Unknown users are never cached, even with a known password.
+    for _ in 0..2 {
+        assert!(db
+            .authenticate("mallory", &Password::new(KNOWN_PASSWORD))
+            .await
+            .is_err());
+    }
+    assert_eq!(stats(&db), (0, 9, 1));
+}
+
+#[tokio::test]
+async fn login_cache_skips_disabled_accounts() {
+    let mut db = UserDb::new(PathBuf::from("/srv"), AnonymousMode::Off);
+    let mut off = entry("dave", None, Access::ReadWrite);
+    off.disabled = true;
+    db.add_users_file(UsersFile { users: vec![off] })
+        .expect("add");
+    for misses in 1..=2 {
+        assert!(matches!(
+            db.authenticate("dave", &Password::new(KNOWN_PASSWORD))
+                .await,
+            Err(AuthError::Disabled)
+        ));
+        assert_eq!(stats(&db), (0, misses, 0));
+    }
+}
+
+#[tokio::test]
+async fn login_cache_forgets_a_changed_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("users.toml");
+    let mut file = UsersFile {
+        users: vec![entry("alice", None, Access::ReadWrite)],
+    };
+    file.save(&path).expect("save");
+    let load = |path: &Path| {
+        let mut db = UserDb::new(PathBuf::from("/srv"), AnonymousMode::Off);
+        db.add_users_file(UsersFile::load(path).expect("load"))
+            .expect("add");
+        db
+    };
+    let old = Password::new(KNOWN_PASSWORD);
+    let db = load(&path);
+    db.authenticate("alice", &old).await.expect("login");
+    db.authenticate("alice", &old).await.expect("cached login");
+    assert_eq!(stats(&db), (1, 1, 1));
+
+    // `ferry user passwd` and a reload: a new UserDb from the changed file.
+    let new = Password::new("a new password");
+    file.set_password("alice", &new).expect("passwd");
+    file.save(&path).expect("save");
+    let db = load(&path);
+    assert!(matches!(
+        db.authenticate("alice", &old).await,
+        Err(AuthError::Invalid)
+    ));
+    db.authenticate("alice", &new).await.expect("new password");
+    db.authenticate("alice", &new).await.expect("cached");
+    assert_eq!(stats(&db), (1, 2, 1));
+    assert!(db.authenticate("alice", &old).await.is_err());
+}
+
+#[tokio::test]
+async fn login_cache_is_bounded() {
+    let mut db = UserDb::new(PathBuf::from("/srv"), AnonymousMode::Off);
+    db.set_login_cache(3, std::time::Duration::from_secs(300));
+    let names = ["u0", "u1", "u2", "u3", "u4"];
+    db.add_users_file(UsersFile {
+        users: names
+            .iter()
+            .map(|n| entry(n, None, Access::ReadWrite))
+            .collect(),
+    })
+    .expect("add");
+    let right = Password::new(KNOWN_PASSWORD);
+    for (i, name) in names.iter().enumerate() {
+        db.authenticate(name, &right).await.expect("login");
+        assert_eq!(db.cache_stats().entries, (i + 1).min(3));
+    }
+    assert_eq!(stats(&db), (0, 5, 3));
+    // The newest are kept, the oldest dropped.
+    db.authenticate("u4", &right).await.expect("login");
+    assert_eq!(stats(&db), (1, 5, 3));
+    db.authenticate("u0", &right).await.expect("login");
+    assert_eq!(stats(&db), (1, 6, 3));
+}
+
+#[tokio::test]
+async fn login_cache_entries_expire_and_can_be_turned_off() {
+    let mut db = db_with_known_users(AnonymousMode::Off);
+    let ttl = std::time::Duration::from_millis(20);
+    db.set_login_cache(16, ttl);
+    let right = Password::new(KNOWN_PASSWORD);
+    db.authenticate("alice", &right).await.expect("login");
+    assert_eq!(stats(&db), (0, 1, 1));
+    std::thread::sleep(ttl * 3);
+    db.authenticate("alice", &right).await.expect("login");
+    assert_eq!(stats(&db), (0, 2, 1), "an expired entry is a miss");
+
+    db.set_login_cache(0, std::time::Duration::from_secs(300));
+    for misses in 1..=2 {
+        db.authenticate("alice", &right).await.expect("login");
+        assert_eq!(stats(&db), (0, misses, 0), "capacity 0: no cache");
+    }
+}

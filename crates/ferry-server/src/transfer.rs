@@ -48,7 +48,10 @@
 //!
 //! Quotas ([`crate::quota`]): an upload with an [`UploadCharge`] has each chunk approved
 //! (as written to storage, after TYPE A conversion) before it is written; a refused chunk
-//! ends the upload with [`WriteSink::discard`] (no partial file remains) and `552`.
+//! ends the upload with [`WriteSink::discard`] (no partial file remains) and `552`. A full
+//! disk ([`StorageError::NoSpace`] from a write) ends it the same way: an upload cut by a
+//! full disk leaves the target as it was (no partial new file, an append truncated back),
+//! rather than keeping the partial bytes as other interruptions do.
 //!
 //! MODE Z ([`RunOptions::deflate`]): the data stream is wrapped
 //! ([`DataStream::deflate`]/[`DataStream::inflate`]), inside TLS under PROT P and after the
@@ -620,6 +623,12 @@ async fn receive_file(
                     back.clear();
                     out = back;
                 }
+                // A full disk: like an upload over a quota, leave no partial file (a new
+                // file is removed, an append truncated back), so no damaged file remains
+                // and the space is free again; `552`.
+                Err(e @ StorageError::NoSpace) => {
+                    return over_quota(sink, charge, op_error(&e)).await;
+                }
                 Err(e) => {
                     let _ = sink.abort().await;
                     return TransferOutcome::StorageFailed(op_error(&e));
@@ -652,9 +661,9 @@ async fn receive_file(
     }
 }
 
-/// Ends an upload that would go over the quota: the sink is discarded (no partial file,
-/// a replaced file keeps its content, an append is truncated back), its charge given back,
-/// and the session answers `552`.
+/// Ends an upload that would go over the quota (or that met a full disk): the sink is
+/// discarded (no partial file, a replaced file keeps its content, an append is truncated
+/// back), its charge given back, and the session answers `552`.
 async fn over_quota(
     sink: Box<dyn WriteSink>,
     charge: Option<UploadCharge>,
@@ -663,14 +672,14 @@ async fn over_quota(
     let written = charge.as_ref().map_or(0, UploadCharge::written);
     match sink.discard().await {
         Ok(()) => {
-            info!(written, "upload over the quota discarded");
+            info!(written, reason = %refused.message, "refused upload discarded");
             if let Some(c) = charge {
                 c.discard();
             }
         }
         Err(e) => {
             // What is left on disk stays charged (the charge settles as interrupted).
-            warn!(error = %e, "upload over the quota could not be discarded entirely");
+            warn!(error = %e, reason = %refused.message, "refused upload could not be discarded entirely");
         }
     }
     TransferOutcome::StorageFailed(refused)

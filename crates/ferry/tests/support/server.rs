@@ -33,6 +33,7 @@ pub struct ServerBuilder {
     extra: Vec<String>,
     implicit: Vec<String>,
     state_dir: bool,
+    root: Option<PathBuf>,
 }
 
 impl ServerBuilder {
@@ -87,6 +88,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Serve `dir` (an existing directory, e.g. a small tmpfs mount) instead of a fresh
+    /// `root` under the test's temporary directory; [`Server::root`] then returns it.
+    pub fn root(mut self, dir: &Path) -> Self {
+        self.root = Some(dir.to_path_buf());
+        self
+    }
+
     /// Start the server and wait until it prints every listening line.
     pub fn start(self) -> Server {
         Server::start_with(self)
@@ -101,6 +109,7 @@ pub struct Server {
     implicit_addrs: Vec<SocketAddr>,
     state_dir: Option<PathBuf>,
     dir: TempDir,
+    root: PathBuf,
     stdout_log: Arc<Mutex<String>>,
     stderr_log: Arc<Mutex<Vec<u8>>>,
     cmdline: String,
@@ -145,8 +154,14 @@ impl Server {
             .prefix("ferry-test-")
             .tempdir()
             .expect("create temp dir");
-        let root = dir.path().join("root");
-        std::fs::create_dir(&root).expect("create server root");
+        let root = match opts.root.clone() {
+            Some(root) => root,
+            None => {
+                let root = dir.path().join("root");
+                std::fs::create_dir(&root).expect("create server root");
+                root
+            }
+        };
         std::fs::create_dir(dir.path().join("local")).expect("create local dir");
 
         let listen = if opts.listen.is_empty() {
@@ -240,6 +255,7 @@ impl Server {
             implicit_addrs: Vec::new(),
             state_dir,
             dir,
+            root,
             stdout_log,
             stderr_log,
             cmdline,
@@ -382,7 +398,7 @@ impl Server {
 
     /// The served root directory.
     pub fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
+        self.root.clone()
     }
 
     /// A directory outside the root, the parent of it (for traversal tests).

@@ -29,6 +29,8 @@
 pub mod addr;
 pub mod client;
 pub mod command;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod line;
 pub mod listing;
 pub mod listing_parse;

@@ -529,52 +529,41 @@ impl KeyCx<'_, '_> {
         })
     }
 
+    /// A whole number (and, with `text_too`, a string such as `"1MiB"`), kept as text for
+    /// the shared validation; `expected` names the type in messages.
+    fn number_text(
+        &mut self,
+        value: Spanned<TomlValue>,
+        text_too: bool,
+        expected: &str,
+    ) -> Option<Located<String>> {
+        let span = value.span();
+        let text = match value.into_inner() {
+            TomlValue::Integer(n) => n.to_string(),
+            TomlValue::String(s) if text_too => s,
+            other => {
+                self.wrong_type(&span, expected, &other);
+                return None;
+            }
+        };
+        Some(Located {
+            value: text,
+            origin: self.origin(&span),
+        })
+    }
+
     /// A whole number, kept as text for the shared validation.
     fn integer(&mut self, value: Spanned<TomlValue>) -> Option<Located<String>> {
-        let span = value.span();
-        match value.into_inner() {
-            TomlValue::Integer(n) => Some(Located {
-                value: n.to_string(),
-                origin: self.origin(&span),
-            }),
-            other => {
-                self.wrong_type(&span, "an integer", &other);
-                None
-            }
-        }
+        self.number_text(value, false, "an integer")
     }
 
     /// A rate: bytes per second as an integer, or a string with a unit (`"1MiB"`).
     fn rate(&mut self, value: Spanned<TomlValue>) -> Option<Located<String>> {
-        let span = value.span();
-        match value.into_inner() {
-            TomlValue::Integer(n) => Some(Located {
-                value: n.to_string(),
-                origin: self.origin(&span),
-            }),
-            TomlValue::String(s) => Some(Located {
-                value: s,
-                origin: self.origin(&span),
-            }),
-            other => {
-                self.wrong_type(&span, "bytes per second (e.g. 1048576 or \"1MiB\")", &other);
-                None
-            }
-        }
+        self.number_text(value, true, "bytes per second (e.g. 1048576 or \"1MiB\")")
     }
 
     /// A whole number of seconds, kept as text for the shared validation.
     fn seconds(&mut self, value: Spanned<TomlValue>) -> Option<Located<String>> {
-        let span = value.span();
-        match value.into_inner() {
-            TomlValue::Integer(n) => Some(Located {
-                value: n.to_string(),
-                origin: self.origin(&span),
-            }),
-            other => {
-                self.wrong_type(&span, "an integer number of seconds", &other);
-                None
-            }
-        }
+        self.number_text(value, false, "an integer number of seconds")
     }
 }

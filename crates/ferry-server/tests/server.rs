@@ -6,17 +6,18 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
+use common::{Client, STEP};
 use ferry_proto::Password;
 use ferry_server::{Server, ServerConfig};
 use ferry_storage::local::LocalFsFactory;
 use ferry_storage::users::{AnonymousMode, UserDb};
 use ferry_storage::Access;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::timeout;
-
-const STEP: Duration = Duration::from_secs(10);
 
 struct Running {
     addr: SocketAddr,
@@ -51,74 +52,9 @@ async fn start(root: &Path, tweak: impl FnOnce(&mut ServerConfig)) -> Running {
     }
 }
 
-struct Client {
-    rd: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    wr: tokio::net::tcp::OwnedWriteHalf,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> Client {
-        let s = timeout(STEP, TcpStream::connect(addr))
-            .await
-            .expect("in time")
-            .expect("connect");
-        let (rd, wr) = s.into_split();
-        let mut c = Client {
-            rd: BufReader::new(rd),
-            wr,
-        };
-        assert_eq!(c.reply().await.0, 220);
-        c
-    }
-
-    async fn login(addr: SocketAddr) -> Client {
-        let mut c = Client::connect(addr).await;
-        assert_eq!(c.cmd("USER alice").await.0, 331);
-        assert_eq!(c.cmd("PASS secret").await.0, 230);
-        c
-    }
-
-    /// Reads one (possibly multi-line) reply: code and last line.
-    async fn reply(&mut self) -> (u16, String) {
-        let mut first: Option<String> = None;
-        for _ in 0..1000 {
-            let mut line = String::new();
-            let n = timeout(STEP, self.rd.read_line(&mut line))
-                .await
-                .expect("reply in time")
-                .expect("read");
-            assert!(n > 0, "connection closed while waiting for a reply");
-            let code = first.get_or_insert_with(|| line[..3].to_string()).clone();
-            if line.len() >= 4 && line.starts_with(&code) && &line[3..4] == " " {
-                return (code.parse().expect("code"), line.trim_end().to_string());
-            }
-        }
-        panic!("reply too long");
-    }
-
-    async fn cmd(&mut self, line: &str) -> (u16, String) {
-        self.wr
-            .write_all(format!("{line}\r\n").as_bytes())
-            .await
-            .expect("send");
-        self.reply().await
-    }
-
-    async fn epsv_port(&mut self) -> u16 {
-        let (code, text) = self.cmd("EPSV").await;
-        assert_eq!(code, 229, "{text}");
-        let inner = text.split("(|||").nth(1).expect("port");
-        inner
-            .trim_end_matches([')', '|'])
-            .parse()
-            .expect("port number")
-    }
-
-    /// True when the server closes the connection within `wait`.
-    async fn closed_within(&mut self, wait: Duration) -> bool {
-        let mut buf = String::new();
-        matches!(timeout(wait, self.rd.read_line(&mut buf)).await, Ok(Ok(0)))
-    }
+/// The scripted client, logged in as alice.
+async fn login(addr: SocketAddr) -> Client {
+    Client::login_as(addr, "alice", "secret").await
 }
 
 #[tokio::test]
@@ -127,7 +63,7 @@ async fn repeated_pasv_reuses_a_small_port_range_without_leaking() {
     std::fs::write(dir.path().join("f.txt"), b"hello\n").expect("write");
     // Two ports only: any leaked listener would exhaust the range within a few rounds.
     let server = start(dir.path(), |c| c.passive_ports = Some(24200..=24201)).await;
-    let mut c = Client::login(server.addr).await;
+    let mut c = login(server.addr).await;
     let mut previous = None;
     for round in 0..200 {
         let port = c.epsv_port().await;
@@ -165,7 +101,7 @@ async fn repeated_pasv_reuses_a_small_port_range_without_leaking() {
     assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err());
     // Many sessions each asking for PASV and quitting leave the range free as well.
     for _ in 0..20 {
-        let mut s = Client::login(server.addr).await;
+        let mut s = login(server.addr).await;
         s.epsv_port().await;
         assert_eq!(s.cmd("QUIT").await.0, 221);
     }
@@ -178,7 +114,7 @@ async fn repeated_pasv_reuses_a_small_port_range_without_leaking() {
 async fn shutdown_says_421_to_idle_sessions_and_stops() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut server = start(dir.path(), |_| {}).await;
-    let mut idle = Client::login(server.addr).await;
+    let mut idle = login(server.addr).await;
     let mut fresh = Client::connect(server.addr).await;
     let _ = server.stop.take().expect("stop").send(());
     assert_eq!(idle.reply().await.0, 421);
@@ -198,7 +134,7 @@ async fn shutdown_says_421_to_idle_sessions_and_stops() {
 async fn shutdown_lets_a_running_upload_finish() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut server = start(dir.path(), |c| c.shutdown_grace = Duration::from_secs(10)).await;
-    let mut c = Client::login(server.addr).await;
+    let mut c = login(server.addr).await;
     assert_eq!(c.cmd("TYPE I").await.0, 200);
     let port = c.epsv_port().await;
     let mut data = TcpStream::connect(("127.0.0.1", port))

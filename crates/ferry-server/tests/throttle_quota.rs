@@ -10,12 +10,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use async_trait::async_trait;
+use common::Client;
 use ferry_proto::Password;
 use ferry_server::{Limits, Server, ServerConfig, ServerControl};
 use ferry_storage::local::LocalFsFactory;
 use ferry_storage::{Access, Account, AccountPolicy, AuthError, Authenticator, Quota};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::timeout;
@@ -123,65 +126,17 @@ fn quota(bytes: Option<u64>, files: Option<u64>) -> Quota {
     }
 }
 
-struct Client {
-    rd: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    wr: tokio::net::tcp::OwnedWriteHalf,
-}
-
 impl Client {
+    /// Logs in as `user` (password `pw`) in binary mode.
     async fn login(addr: SocketAddr, user: &str) -> Client {
-        let s = timeout(STEP, TcpStream::connect(addr))
-            .await
-            .expect("in time")
-            .expect("connect");
-        let (rd, wr) = s.into_split();
-        let mut c = Client {
-            rd: BufReader::new(rd),
-            wr,
-        };
-        assert_eq!(c.reply().await.0, 220);
-        assert_eq!(c.cmd(&format!("USER {user}")).await.0, 331);
-        assert_eq!(c.cmd("PASS pw").await.0, 230);
+        let mut c = Client::login_as(addr, user, "pw").await;
         assert_eq!(c.cmd("TYPE I").await.0, 200);
         c
     }
 
-    async fn reply(&mut self) -> (u16, String) {
-        let mut first: Option<String> = None;
-        for _ in 0..10_000 {
-            let mut line = String::new();
-            let n = timeout(STEP, self.rd.read_line(&mut line))
-                .await
-                .expect("reply in time")
-                .expect("read");
-            assert!(n > 0, "connection closed while waiting for a reply");
-            let code = first.get_or_insert_with(|| line[..3].to_string()).clone();
-            if line.len() >= 4 && line.starts_with(&code) && &line[3..4] == " " {
-                return (code.parse().expect("code"), line.trim_end().to_string());
-            }
-        }
-        panic!("reply too long");
-    }
-
-    async fn cmd(&mut self, line: &str) -> (u16, String) {
-        self.wr
-            .write_all(format!("{line}\r\n").as_bytes())
-            .await
-            .expect("send");
-        self.reply().await
-    }
-
     /// EPSV and connect the data connection.
     async fn data(&mut self) -> TcpStream {
-        let (code, text) = self.cmd("EPSV").await;
-        assert_eq!(code, 229, "{text}");
-        let port: u16 = text
-            .split("(|||")
-            .nth(1)
-            .expect("port")
-            .trim_end_matches([')', '|'])
-            .parse()
-            .expect("port number");
+        let port = self.epsv_port().await;
         timeout(STEP, TcpStream::connect(("127.0.0.1", port)))
             .await
             .expect("in time")

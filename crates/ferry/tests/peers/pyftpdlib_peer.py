@@ -4,7 +4,7 @@ Started by crates/ferry/tests/support/peers.rs (which passes this file's text wi
 `python -c`, so the unprivileged FTP account needs no access to the source tree):
 
     python -c SCRIPT --port PORT --root DIR --user NAME --passive-ports A-B
-                     --banner TEXT [--certfile PEM --keyfile PEM]
+                     --banner TEXT [--certfile PEM --keyfile PEM] [--quiet]
 
 The password comes from the FERRY_PEER_PASSWORD environment variable (never from the
 command line, which the harness prints in its logs). The server listens on 127.0.0.1
@@ -34,6 +34,7 @@ def main():
     p.add_argument("--banner", required=True)
     p.add_argument("--certfile")
     p.add_argument("--keyfile")
+    p.add_argument("--quiet", action="store_true")
     a = p.parse_args()
 
     password = os.environ.get("FERRY_PEER_PASSWORD")
@@ -41,7 +42,9 @@ def main():
         sys.exit("FERRY_PEER_PASSWORD is not set")
     os.umask(0o022)
     logging.basicConfig(
-        stream=sys.stderr, level=logging.DEBUG, format="%(asctime)s %(message)s"
+        stream=sys.stderr,
+        level=logging.WARNING if a.quiet else logging.DEBUG,
+        format="%(asctime)s %(message)s",
     )
 
     authorizer = DummyAuthorizer()

@@ -162,6 +162,9 @@ pub struct PeerOptions {
     ftps: bool,
     credentials: Option<(String, String)>,
     require_session_reuse: bool,
+    passive_ports: Option<u16>,
+    max_clients: Option<u32>,
+    quiet: bool,
 }
 
 impl std::fmt::Debug for PeerOptions {
@@ -170,6 +173,9 @@ impl std::fmt::Debug for PeerOptions {
             .field("ftps", &self.ftps)
             .field("user", &self.credentials.as_ref().map(|(u, _)| u))
             .field("require_session_reuse", &self.require_session_reuse)
+            .field("passive_ports", &self.passive_ports)
+            .field("max_clients", &self.max_clients)
+            .field("quiet", &self.quiet)
             .finish_non_exhaustive()
     }
 }
@@ -209,6 +215,28 @@ impl PeerOptions {
         self.require_session_reuse = true;
         self
     }
+
+    /// A passive range of `count` ports instead of [`PASSIVE_PORTS`] (the benchmark's
+    /// 200-client burst needs more: pure-ftpd serves at most half its range at once).
+    pub fn passive_ports(mut self, count: u16) -> Self {
+        self.passive_ports = Some(count);
+        self
+    }
+
+    /// Clients at once for pure-ftpd (`--maxclientsnumber`/`--maxclientsperip`), instead of
+    /// half the passive range; the other peers are unlimited anyway.
+    pub fn max_clients(mut self, count: u32) -> Self {
+        self.max_clients = Some(count);
+        self
+    }
+
+    /// No per-command or per-transfer logs (the benchmark's equal setting): vsftpd without
+    /// `log_ftp_protocol` and xferlog, proftpd without ExtendedLog and TransferLog,
+    /// pure-ftpd without `--altlog`, pyftpdlib at WARNING.
+    pub fn quiet(mut self) -> Self {
+        self.quiet = true;
+        self
+    }
 }
 
 /// The system account's ids.
@@ -243,6 +271,12 @@ fn installed(kind: PeerKind, path: PathBuf) -> PathBuf {
 }
 
 /// The ids of [`SYSTEM_USER`], or a failing test naming the install script.
+/// The uid and gid of [`SYSTEM_USER`] (panics when the install script has not run).
+pub fn system_ids() -> (u32, u32) {
+    let a = system_account();
+    (a.uid, a.gid)
+}
+
 fn system_account() -> Account {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let found = passwd.lines().find_map(|line| {
@@ -310,13 +344,14 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
-/// A passive range of [`PASSIVE_PORTS`] ports below 32768 whose every port is free now.
-fn passive_range() -> (u16, u16) {
-    let slots = (PASSIVE_SPAN.1 - PASSIVE_SPAN.0) / PASSIVE_PORTS;
+/// A passive range of `count` ports below 32768 whose every port is free now.
+pub fn passive_range(count: u16) -> (u16, u16) {
+    let count = count.clamp(1, PASSIVE_SPAN.1 - PASSIVE_SPAN.0);
+    let slots = (PASSIVE_SPAN.1 - PASSIVE_SPAN.0) / count;
     for attempt in 0..100u64 {
         let slot = u16::try_from(random_u64(attempt) % u64::from(slots)).unwrap_or(0);
-        let low = PASSIVE_SPAN.0 + slot * PASSIVE_PORTS;
-        let high = low + PASSIVE_PORTS - 1;
+        let low = PASSIVE_SPAN.0 + slot * count;
+        let high = low + count - 1;
         // Hold every port at once, so a port taken by someone else shows here.
         let held: Result<Vec<TcpListener>, _> = (low..=high)
             .map(|p| TcpListener::bind((Ipv4Addr::LOCALHOST, p)))
@@ -326,7 +361,7 @@ fn passive_range() -> (u16, u16) {
         }
     }
     panic!(
-        "no free range of {PASSIVE_PORTS} ports between {} and {} on 127.0.0.1",
+        "no free range of {count} ports between {} and {} on 127.0.0.1",
         PASSIVE_SPAN.0, PASSIVE_SPAN.1
     );
 }
@@ -559,7 +594,7 @@ impl Peer {
         let mut failures = String::new();
         for attempt_no in 1..=START_ATTEMPTS {
             let port = free_port();
-            let passive = passive_range();
+            let passive = passive_range(opts.passive_ports.unwrap_or(PASSIVE_PORTS));
             let banner = format!(
                 "ferry-peer {} {}-{port}-{attempt_no}",
                 kind.name(),
@@ -694,6 +729,11 @@ impl Peer {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// The process id of the server (its sessions are its descendants).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Which server this is.
@@ -937,6 +977,11 @@ impl Attempt<'_> {
             .to_owned(),
         );
         let mut text = fill(include_str!("../peers/vsftpd.conf"), &values);
+        if self.opts.quiet {
+            text = text
+                .replace("log_ftp_protocol=YES", "log_ftp_protocol=NO")
+                .replace("xferlog_enable=YES", "xferlog_enable=NO");
+        }
         if self.certs.is_some() {
             text.push_str(&fill(include_str!("../peers/vsftpd-tls.conf"), &values));
         }
@@ -974,7 +1019,8 @@ impl Attempt<'_> {
         let fortune = self.dirs.etc.join("banner.txt");
         write(&fortune, &format!("{}\n", self.banner), 0o644);
 
-        let clients = (PASSIVE_PORTS / 2).to_string();
+        let ports = u32::from(self.passive.1 - self.passive.0) + 1;
+        let clients = self.opts.max_clients.unwrap_or(ports / 2).to_string();
         let mut cmd = Command::new(bin);
         cmd.arg("--bind")
             .arg(format!("127.0.0.1,{}", self.port))
@@ -992,13 +1038,14 @@ impl Attempt<'_> {
             .args(["--maxidletime", "10"])
             .arg("--pidfile")
             .arg(self.dirs.run.join("pure-ftpd.pid"))
-            .args(["--syslogfacility", "none"])
-            .arg("--altlog")
-            .arg(format!(
+            .args(["--syslogfacility", "none"]);
+        if !self.opts.quiet {
+            cmd.arg("--altlog").arg(format!(
                 "clf:{}",
                 path_text(&self.dirs.logs.join("pure-ftpd-xfer.log"))
-            ))
-            .arg("--fortunesfile")
+            ));
+        }
+        cmd.arg("--fortunesfile")
             .arg(&fortune);
         if let Some(c) = self.certs {
             cmd.args(["--tls", "1"]).arg("--certfile").arg(format!(
@@ -1049,6 +1096,14 @@ impl Attempt<'_> {
             .to_owned(),
         );
         let mut text = fill(include_str!("../peers/proftpd.conf"), &values);
+        if self.opts.quiet {
+            text = text
+                .lines()
+                .filter(|l| !l.starts_with("ExtendedLog ") && !l.starts_with("TransferLog "))
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
+                + "TransferLog NONE\n";
+        }
         if self.certs.is_some() {
             text.push_str(&fill(include_str!("../peers/proftpd-tls.conf"), &values));
         }
@@ -1079,6 +1134,9 @@ impl Attempt<'_> {
             .arg(format!("{}-{}", self.passive.0, self.passive.1))
             .arg("--banner")
             .arg(&self.banner);
+        if self.opts.quiet {
+            cmd.arg("--quiet");
+        }
         if let Some(c) = self.certs {
             cmd.arg("--certfile")
                 .arg(&c.cert)

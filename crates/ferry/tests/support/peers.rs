@@ -1030,6 +1030,8 @@ impl Attempt<'_> {
             .arg("--dontresolve")
             .arg("--chrooteveryone")
             .arg("--displaydotfiles")
+            // Listings are cut at 10,000 entries by default; the benchmark lists 50,000.
+            .args(["--limitrecursion", "200000:5"])
             .args(["--maxclientsnumber", &clients])
             .args(["--maxclientsperip", &clients])
             .arg("--passiveportrange")

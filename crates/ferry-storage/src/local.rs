@@ -36,9 +36,10 @@
 //! database, which the listing does not need). Names that are not UTF-8 are listed with
 //! replacement characters.
 
+use std::collections::HashMap;
 use std::io::{Seek, SeekFrom, Write};
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -116,21 +117,70 @@ impl LocalFs {
 }
 
 /// Opens a [`LocalFs`] at each account's home.
+///
+/// Sessions of accounts with the same home share one open directory handle (one file
+/// descriptor for all of them, not one per session, which matters when tens of thousands
+/// of sessions are logged in). A handle is reused only while the home path still names the
+/// same directory (device and inode), so a home directory replaced on disk is opened anew;
+/// handles are dropped with their last session.
 #[derive(Debug, Clone, Default)]
 pub struct LocalFsFactory {
-    _private: (),
+    open: Arc<Mutex<HashMap<PathBuf, SharedRoot>>>,
 }
+
+/// An open home directory, by the device and inode it had when opened.
+#[derive(Debug)]
+struct SharedRoot {
+    dev: u64,
+    ino: u64,
+    dir: Weak<Dir>,
+}
+
+/// Homes remembered before dead entries are swept from the table.
+const MAX_SHARED_ROOTS: usize = 1024;
 
 impl LocalFsFactory {
     /// A factory for [`LocalFs`] storages.
     pub fn new() -> LocalFsFactory {
-        LocalFsFactory { _private: () }
+        LocalFsFactory::default()
+    }
+
+    fn open_shared(&self, home: &Path) -> Result<LocalFs, StorageError> {
+        std::fs::create_dir_all(home).map_err(StorageError::from_io)?;
+        let meta = std::fs::metadata(home).map_err(StorageError::from_io)?;
+        let (dev, ino) = (
+            std::os::unix::fs::MetadataExt::dev(&meta),
+            std::os::unix::fs::MetadataExt::ino(&meta),
+        );
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(shared) = open.get(home) {
+            if shared.dev == dev && shared.ino == ino {
+                if let Some(root) = shared.dir.upgrade() {
+                    return Ok(LocalFs { root });
+                }
+            }
+        }
+        let fs = LocalFs::open(home)?;
+        if open.len() >= MAX_SHARED_ROOTS {
+            open.retain(|_, s| s.dir.strong_count() > 0);
+        }
+        if open.len() < MAX_SHARED_ROOTS {
+            open.insert(
+                home.to_path_buf(),
+                SharedRoot {
+                    dev,
+                    ino,
+                    dir: Arc::downgrade(&fs.root),
+                },
+            );
+        }
+        Ok(fs)
     }
 }
 
 impl StorageFactory for LocalFsFactory {
     fn open(&self, account: &Account) -> Result<Arc<dyn Storage>, StorageError> {
-        Ok(Arc::new(LocalFs::open(&account.home)?))
+        Ok(Arc::new(self.open_shared(&account.home)?))
     }
 }
 

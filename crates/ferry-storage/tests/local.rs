@@ -120,6 +120,55 @@ async fn factory_opens_account_home() {
     assert!(home.join("x").is_dir());
 }
 
+/// Open file descriptors of this process.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+#[tokio::test]
+async fn factory_shares_one_handle_per_home_and_follows_a_replaced_home() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let home = tmp.path().join("home");
+    let account = Account {
+        name: "alice".into(),
+        home: home.clone(),
+        access: Access::ReadWrite,
+        anonymous: false,
+        policy: Default::default(),
+    };
+    let factory = LocalFsFactory::new();
+    let first = factory.open(&account).expect("open");
+    let before = open_fds();
+    let sessions: Vec<_> = (0..200)
+        .map(|_| factory.open(&account).expect("open"))
+        .collect();
+    // Other tests in this binary open files meanwhile: allow some slack, far below 200.
+    assert!(
+        open_fds() < before + 50,
+        "200 sessions of one home opened {} descriptors",
+        open_fds().saturating_sub(before)
+    );
+    std::fs::write(home.join("old.txt"), b"old").expect("write");
+    assert_eq!(
+        sessions[0]
+            .metadata(&vp("old.txt"))
+            .await
+            .expect("stat")
+            .size,
+        3
+    );
+    // The home replaced on disk: a new session sees the new directory.
+    drop(sessions);
+    std::fs::rename(&home, tmp.path().join("home.old")).expect("rename");
+    std::fs::create_dir(&home).expect("mkdir");
+    std::fs::write(home.join("new.txt"), b"new!").expect("write");
+    let fresh = factory.open(&account).expect("open");
+    assert!(fresh.metadata(&vp("old.txt")).await.is_err());
+    assert_eq!(fresh.metadata(&vp("new.txt")).await.expect("stat").size, 4);
+    // The session opened before keeps its directory.
+    assert_eq!(first.metadata(&vp("old.txt")).await.expect("stat").size, 3);
+}
+
 #[tokio::test]
 async fn dotdot_stays_inside_root() {
     let f = fixture();

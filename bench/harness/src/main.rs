@@ -450,7 +450,8 @@ fn plain_suite(
         if !server.is_running() {
             bail!("{kind} is no longer running");
         }
-        match scenarios::idle(&server, count) {
+        let cap = idle_cap(kind, &server, count);
+        match scenarios::idle(&server, count, cap) {
             Ok(idle) => {
                 previous = Some((idle.pss_per_session + idle.kernel_per_session).max(1024.0));
                 r.idle.push(idle);
@@ -459,6 +460,39 @@ fn plain_suite(
         }
     }
     Ok(())
+}
+
+/// How many sessions the open-file limits allow: the client's (one descriptor per
+/// session) and, for the servers that hold every session in one process (Ferry,
+/// pyftpdlib), the server's; with a margin of 200 for listeners, logs and files.
+fn idle_cap(kind: Kind, server: &Server, count: usize) -> Option<(usize, String)> {
+    let own = procfs::fd_limit(std::process::id());
+    let single_process = matches!(
+        kind,
+        Kind::Ferry | Kind::Peer(peers::PeerKind::Pyftpdlib)
+    );
+    let theirs = if single_process {
+        procfs::fd_limit(server.pid())
+    } else {
+        None
+    };
+    let (limit, whose) = match (own, theirs) {
+        (Some(a), Some(b)) if b < a => (b, "the server process"),
+        (Some(a), _) => (a, "the benchmark's client process"),
+        (None, Some(b)) => (b, "the server process"),
+        (None, None) => return None,
+    };
+    let cap = usize::try_from(limit.saturating_sub(200)).unwrap_or(usize::MAX);
+    (cap < count).then(|| {
+        (
+            cap,
+            format!(
+                "{cap} sessions opened instead of {count}: {whose} may open {limit} files \
+                 (RLIMIT_NOFILE; raising the hard limit needs CAP_SYS_RESOURCE, which this \
+                 machine does not give)"
+            ),
+        )
+    })
 }
 
 fn tls_suite(

@@ -134,3 +134,15 @@ pub fn mem_total_available() -> (u64, u64) {
         kib_field(&meminfo, "MemAvailable:").unwrap_or(0) * 1024,
     )
 }
+
+/// The soft limit on open files of process `pid` (`Max open files` in `/proc/PID/limits`);
+/// None when unlimited or unreadable.
+pub fn fd_limit(pid: u32) -> Option<u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.get("Max open files".len()..)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}

@@ -369,7 +369,7 @@ fn targets(results: &Results, ceiling: f64) -> String {
                 if i.held { i.opened } else { 0 },
                 i.sessions
             ),
-            Some(kib <= 8.0 && i.held),
+            Some(kib <= 8.0 && i.held && i.opened == i.sessions),
         );
     }
     for name in ["LIST of the big directory", "MLSD of the big directory"] {

@@ -342,7 +342,8 @@ pub struct Idle {
     pub sessions: usize,
     /// Sessions logged in.
     pub opened: usize,
-    /// Whether every sampled session still answered NOOP after all were open.
+    /// Whether every session opened (all asked, or all the cap allowed) and every sampled
+    /// one still answered NOOP at the end.
     pub held: bool,
     /// Server PSS growth per session, bytes.
     pub pss_per_session: f64,
@@ -361,9 +362,14 @@ const IDLE_OPENERS: usize = 4;
 /// Longest time to open one batch of idle sessions.
 const IDLE_OPEN_LIMIT: Duration = Duration::from_secs(600);
 
-/// Open `count` logged-in sessions (USER and PASS only), measure the server's memory, check
-/// a sample still answers, close them.
-pub fn idle(server: &Server, count: usize) -> Result<Idle> {
+/// Open `count` logged-in sessions (USER and PASS only; fewer when `cap` is lower, which
+/// the note explains), measure the server's memory, check a sample still answers, close
+/// them.
+pub fn idle(server: &Server, asked: usize, cap: Option<(usize, String)>) -> Result<Idle> {
+    let (count, cap_note) = match cap {
+        Some((cap, why)) if cap < asked => (cap, Some(why)),
+        _ => (asked, None),
+    };
     // Warm: a few sessions, so lazily built state (thread pools, caches) is in the baseline.
     for _ in 0..10 {
         session(server, false)?.quit()?;
@@ -408,7 +414,7 @@ pub fn idle(server: &Server, count: usize) -> Result<Idle> {
         }));
     }
     let mut sessions = Vec::with_capacity(count);
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = cap_note.into_iter().collect();
     for h in handles {
         match h.join() {
             Ok((held, error)) => {
@@ -446,7 +452,7 @@ pub fn idle(server: &Server, count: usize) -> Result<Idle> {
     notes.sort();
     notes.dedup();
     Ok(Idle {
-        sessions: count,
+        sessions: asked,
         opened,
         held,
         pss_per_session: per(pss0, pss1),

@@ -197,7 +197,9 @@ impl Control {
     }
 
     fn conn(&mut self) -> Result<&mut Conn> {
-        self.conn.as_mut().ok_or_else(|| anyhow!("control connection closed"))
+        self.conn
+            .as_mut()
+            .ok_or_else(|| anyhow!("control connection closed"))
     }
 
     /// Read one whole reply.
@@ -221,7 +223,8 @@ impl Control {
             if n == 0 {
                 bail!("control connection closed by the server");
             }
-            self.buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            self.buf
+                .extend_from_slice(chunk.get(..n).unwrap_or_default());
         }
     }
 
@@ -474,7 +477,11 @@ pub fn show(r: &Reply) -> String {
 
 /// A command for messages, with the password hidden.
 fn redact(line: &str) -> &str {
-    if line.len() >= 4 && line.get(..4).is_some_and(|v| v.eq_ignore_ascii_case("PASS")) {
+    if line.len() >= 4
+        && line
+            .get(..4)
+            .is_some_and(|v| v.eq_ignore_ascii_case("PASS"))
+    {
         "PASS ****"
     } else {
         line

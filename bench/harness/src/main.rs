@@ -275,7 +275,9 @@ fn run(args: RunArgs) -> Result<()> {
     let work = match &args.work {
         Some(w) => {
             std::fs::create_dir_all(w)?;
-            tempfile::Builder::new().prefix("ferry-bench-").tempdir_in(w)?
+            tempfile::Builder::new()
+                .prefix("ferry-bench-")
+                .tempdir_in(w)?
         }
         None => tempfile::Builder::new().prefix("ferry-bench-").tempdir()?,
     };
@@ -315,10 +317,7 @@ fn run(args: RunArgs) -> Result<()> {
             Ok(()) => {}
             Err(e) => r.errors.push(format!("plain: {e:#}")),
         }
-        let tls_opts = StartOptions {
-            ftps: true,
-            ..opts
-        };
+        let tls_opts = StartOptions { ftps: true, ..opts };
         match tls_suite(kind, &tls_opts, &args, &sizes, &big, &mut r) {
             Ok(()) => {}
             Err(e) => r.errors.push(format!("ftps: {e:#}")),
@@ -331,7 +330,9 @@ fn run(args: RunArgs) -> Result<()> {
         write_results(&args, &sizes, &ceiling, &all, started)?;
     }
     eprintln!("== loopback ceiling (again)");
-    ceiling.extend(measure_ceiling(&big, args.reps, server_cpu, client_cpu, &sizes)?);
+    ceiling.extend(measure_ceiling(
+        &big, args.reps, server_cpu, client_cpu, &sizes,
+    )?);
     write_results(&args, &sizes, &ceiling, &all, started)?;
     eprintln!(
         "== done in {:.0} s: {} and {}",
@@ -408,8 +409,16 @@ fn plain_suite(
     eprintln!("   NOOP");
     r.noop = record(e, "noop", scenarios::noop(&server, small_reps, sizes));
     eprintln!("   small files");
-    r.small_down = record(e, "small down", scenarios::small_down(&server, small_reps, sizes));
-    r.small_up = record(e, "small up", scenarios::small_up(&server, small_reps, sizes));
+    r.small_down = record(
+        e,
+        "small down",
+        scenarios::small_down(&server, small_reps, sizes),
+    );
+    r.small_up = record(
+        e,
+        "small up",
+        scenarios::small_up(&server, small_reps, sizes),
+    );
     eprintln!("   listings");
     r.list = record(e, "LIST", scenarios::listing(&server, "LIST", reps));
     if kind.has_mlsd() {
@@ -419,7 +428,11 @@ fn plain_suite(
     r.burst = record(e, "burst", scenarios::burst(&server, reps, sizes));
     eprintln!("   big transfers");
     r.retr = record(e, "RETR", scenarios::retr_big(&server, false, reps, sizes));
-    r.stor = record(e, "STOR", scenarios::stor_big(&server, false, reps, big, sizes));
+    r.stor = record(
+        e,
+        "STOR",
+        scenarios::stor_big(&server, false, reps, big, sizes),
+    );
     let mut previous: Option<f64> = None;
     for &count in &sizes.idle_counts {
         if let Some(per) = previous {
@@ -467,10 +480,7 @@ fn plain_suite(
 /// pyftpdlib), the server's; with a margin of 200 for listeners, logs and files.
 fn idle_cap(kind: Kind, server: &Server, count: usize) -> Option<(usize, String)> {
     let own = procfs::fd_limit(std::process::id());
-    let single_process = matches!(
-        kind,
-        Kind::Ferry | Kind::Peer(peers::PeerKind::Pyftpdlib)
-    );
+    let single_process = matches!(kind, Kind::Ferry | Kind::Peer(peers::PeerKind::Pyftpdlib));
     let theirs = if single_process {
         procfs::fd_limit(server.pid())
     } else {
@@ -504,12 +514,29 @@ fn tls_suite(
     r: &mut ServerResults,
 ) -> Result<()> {
     let server = Server::start(kind, opts)?;
-    scenarios::prepare_root(server.root(), big, &Sizes { small_files: 0, list_entries: 0, ..sizes.clone() }, peers::system_ids())?;
+    scenarios::prepare_root(
+        server.root(),
+        big,
+        &Sizes {
+            small_files: 0,
+            list_entries: 0,
+            ..sizes.clone()
+        },
+        peers::system_ids(),
+    )?;
     let reps = args.reps.min(3);
     eprintln!("   FTPS big transfers");
     let e = &mut r.errors;
-    r.ftps_retr = record(e, "FTPS RETR", scenarios::retr_big(&server, true, reps, sizes));
-    r.ftps_stor = record(e, "FTPS STOR", scenarios::stor_big(&server, true, reps, big, sizes));
+    r.ftps_retr = record(
+        e,
+        "FTPS RETR",
+        scenarios::retr_big(&server, true, reps, sizes),
+    );
+    r.ftps_stor = record(
+        e,
+        "FTPS STOR",
+        scenarios::stor_big(&server, true, reps, big, sizes),
+    );
     Ok(())
 }
 

@@ -13,7 +13,11 @@ pub fn tree(root: u32) -> Vec<u32> {
     let mut parent: HashMap<u32, Vec<u32>> = HashMap::new();
     if let Ok(rd) = fs::read_dir("/proc") {
         for entry in rd.filter_map(|e| e.ok()).take(MAX_PROCS) {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
                 continue;
             };
             if let Some(ppid) = stat_field(pid, 4).and_then(|v| v.parse().ok()) {
@@ -53,10 +57,11 @@ pub fn cpu_ns(pids: &[u32]) -> u64 {
         };
         for task in rd.filter_map(|e| e.ok()).take(MAX_PROCS) {
             let path = task.path().join("schedstat");
-            if let Some(ns) = fs::read_to_string(path)
-                .ok()
-                .and_then(|t| t.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
-            {
+            if let Some(ns) = fs::read_to_string(path).ok().and_then(|t| {
+                t.split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+            }) {
                 total += ns;
             }
         }
@@ -145,4 +150,20 @@ pub fn fd_limit(pid: u32) -> Option<u64> {
         .next()?
         .parse()
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_is_readable() {
+        let me = std::process::id();
+        assert!(tree(me).contains(&me));
+        assert!(tree_cpu_ns(me) > 0);
+        assert!(pss_bytes(&[me]) > 0);
+        assert!(fd_count(&[me]) >= 3);
+        assert!(fd_limit(me).is_some_and(|n| n >= 64));
+        assert!(kernel_bytes() > 0);
+    }
 }

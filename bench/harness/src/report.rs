@@ -90,25 +90,39 @@ fn rows(idle_counts: &[usize], big_mib: u64) -> Vec<Row> {
         row("small files down", "files/s", Better::Higher, 0, |r| {
             median(r.small_down.iter().map(|t| t.per_second()).collect())
         }),
-        row("small files down, server CPU", "µs/file", Better::Lower, 1, |r| {
-            median(r.small_down.iter().map(|t| t.cpu_us_per_file()).collect())
-        }),
+        row(
+            "small files down, server CPU",
+            "µs/file",
+            Better::Lower,
+            1,
+            |r| median(r.small_down.iter().map(|t| t.cpu_us_per_file()).collect()),
+        ),
         row("small files up", "files/s", Better::Higher, 0, |r| {
             median(r.small_up.iter().map(|t| t.per_second()).collect())
         }),
-        row("small files up, server CPU", "µs/file", Better::Lower, 1, |r| {
-            median(r.small_up.iter().map(|t| t.cpu_us_per_file()).collect())
-        }),
+        row(
+            "small files up, server CPU",
+            "µs/file",
+            Better::Lower,
+            1,
+            |r| median(r.small_up.iter().map(|t| t.cpu_us_per_file()).collect()),
+        ),
         row("burst", "sessions/s", Better::Higher, 0, |r| {
             median(r.burst.iter().map(|b| b.per_second()).collect())
         }),
-        row("burst failures (all reps)", "clients", Better::Lower, 0, |r| {
-            if r.burst.is_empty() {
-                f64::NAN
-            } else {
-                r.burst.iter().map(|b| (b.clients - b.ok) as f64).sum()
-            }
-        }),
+        row(
+            "burst failures (all reps)",
+            "clients",
+            Better::Lower,
+            0,
+            |r| {
+                if r.burst.is_empty() {
+                    f64::NAN
+                } else {
+                    r.burst.iter().map(|b| (b.clients - b.ok) as f64).sum()
+                }
+            },
+        ),
     ];
     for &n in idle_counts {
         rows.push(row(
@@ -146,15 +160,23 @@ fn rows(idle_counts: &[usize], big_mib: u64) -> Vec<Row> {
         row("MLSD of the big directory", "s", Better::Lower, 3, |r| {
             median(r.mlsd.iter().map(|l| l.seconds).collect())
         }),
-        row(&format!("FTPS RETR {big}"), "MB/s", Better::Higher, 0, |r| {
-            median(r.ftps_retr.iter().map(|t| t.mbps()).collect())
-        }),
+        row(
+            &format!("FTPS RETR {big}"),
+            "MB/s",
+            Better::Higher,
+            0,
+            |r| median(r.ftps_retr.iter().map(|t| t.mbps()).collect()),
+        ),
         row("FTPS RETR server CPU", "s/GiB", Better::Lower, 3, |r| {
             median(r.ftps_retr.iter().map(|t| t.cpu_per_gib()).collect())
         }),
-        row(&format!("FTPS STOR {big}"), "MB/s", Better::Higher, 0, |r| {
-            median(r.ftps_stor.iter().map(|t| t.mbps()).collect())
-        }),
+        row(
+            &format!("FTPS STOR {big}"),
+            "MB/s",
+            Better::Higher,
+            0,
+            |r| median(r.ftps_stor.iter().map(|t| t.mbps()).collect()),
+        ),
         row("FTPS STOR server CPU", "s/GiB", Better::Lower, 3, |r| {
             median(r.ftps_stor.iter().map(|t| t.cpu_per_gib()).collect())
         }),
@@ -244,7 +266,9 @@ pub fn markdown(results: &Results) -> String {
             (Some(f), Some((b, _))) if *b != 0.0 => (r.value)(f) / b,
             _ => f64::NAN,
         };
-        let best_text = best.map_or("—".to_owned(), |(v, n)| format!("{} ({n})", cell(v, r.digits)));
+        let best_text = best.map_or("—".to_owned(), |(v, n)| {
+            format!("{} ({n})", cell(v, r.digits))
+        });
         let _ = writeln!(out, " {best_text} | {} |", cell(ratio, 2));
     }
     out.push('\n');
@@ -269,7 +293,12 @@ pub fn markdown(results: &Results) -> String {
                 .chain(srv.mlsd.iter())
                 .filter(|l| l.lines < s.list_entries as u64)
                 .take(1)
-                .map(|l| format!("a listing had {} lines for {} entries", l.lines, s.list_entries));
+                .map(|l| {
+                    format!(
+                        "a listing had {} lines for {} entries",
+                        l.lines, s.list_entries
+                    )
+                });
             idle.chain(bursts)
                 .chain(listings)
                 .chain(srv.errors.iter().cloned())
@@ -327,7 +356,12 @@ fn targets(results: &Results, ceiling: f64) -> String {
     line(
         "RETR vs loopback ceiling",
         "≥ 0.95",
-        format!("{} ({} of {} MB/s)", cell(q, 2), cell(retr, 0), cell(ceiling, 0)),
+        format!(
+            "{} ({} of {} MB/s)",
+            cell(q, 2),
+            cell(retr, 0),
+            cell(ceiling, 0)
+        ),
         q.is_finite().then_some(q >= 0.95),
     );
     let (q, who) = ratio_to_best(&format!("STOR {} MiB", results.sizes.big_bytes >> 20));
@@ -338,7 +372,10 @@ fn targets(results: &Results, ceiling: f64) -> String {
         q.is_finite().then_some(q >= 1.3),
     );
     for (name, label) in [
-        ("small files down, server CPU", "server CPU per small file down"),
+        (
+            "small files down, server CPU",
+            "server CPU per small file down",
+        ),
         ("small files up, server CPU", "server CPU per small file up"),
     ] {
         let (q, who) = ratio_to_best(name);
@@ -355,7 +392,8 @@ fn targets(results: &Results, ceiling: f64) -> String {
         "burst sessions/s vs best peer, failures",
         "≥ 5×, 0 failures",
         format!("{}× ({who}), {failures} failures", cell(q, 2)),
-        q.is_finite().then_some(q >= 5.0 && failures == 0 && !f.burst.is_empty()),
+        q.is_finite()
+            .then_some(q >= 5.0 && failures == 0 && !f.burst.is_empty()),
     );
     for i in &f.idle {
         let kib = i.pss_per_session / 1024.0;
@@ -384,4 +422,72 @@ fn targets(results: &Results, ceiling: f64) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_even_and_missing_values() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(vec![f64::NAN, 5.0]), 5.0);
+        assert!(median(Vec::new()).is_nan());
+    }
+
+    fn server(name: &str, retr_seconds: f64) -> ServerResults {
+        ServerResults {
+            server: name.to_owned(),
+            retr: vec![crate::scenarios::Transfer {
+                bytes: 1 << 30,
+                seconds: retr_seconds,
+                server_cpu: 0.5,
+            }],
+            ..ServerResults::default()
+        }
+    }
+
+    #[test]
+    fn best_peer_ignores_ferry_and_follows_the_direction() {
+        let servers = vec![server("ferry", 0.25), server("a", 0.5), server("b", 1.0)];
+        let rows = rows(&[], 1024);
+        let retr = rows
+            .iter()
+            .find(|r| r.name == "RETR 1024 MiB")
+            .expect("row");
+        let (v, who) = best_peer(retr, &servers).expect("best");
+        assert_eq!(who, "a");
+        assert!((v - 2147.48).abs() < 0.01, "{v}");
+    }
+
+    #[test]
+    fn report_shows_every_server_and_the_targets() {
+        let results = Results {
+            sizes: crate::scenarios::Sizes {
+                big_bytes: 1 << 30,
+                small_files: 2000,
+                small_bytes: 4096,
+                list_entries: 50_000,
+                burst_clients: 200,
+                noops: 10_000,
+                idle_counts: vec![1000],
+            },
+            reps: 5,
+            ceiling: vec![crate::scenarios::Transfer {
+                bytes: 1 << 30,
+                seconds: 0.25,
+                server_cpu: 0.1,
+            }],
+            servers: vec![server("ferry", 0.25), server("vsftpd", 0.5)],
+            seconds: 1.0,
+        };
+        let text = markdown(&results);
+        assert!(text.contains("| ferry | vsftpd |"), "{text}");
+        assert!(
+            text.contains("| RETR vs loopback ceiling | ≥ 0.95 | 1.00"),
+            "{text}"
+        );
+        assert!(text.contains("2.00 |"), "{text}");
+    }
 }

@@ -190,7 +190,9 @@ pub fn pin_self(cpu: Option<usize>) -> Result<()> {
 
 fn start_ferry(opts: &StartOptions) -> Result<Server> {
     let (uid, gid) = peers::system_ids();
-    let dir = tempfile::Builder::new().prefix("ferry-bench-ferry-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("ferry-bench-ferry-")
+        .tempdir()?;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))?;
     let root = dir.path().join("root");
     std::fs::create_dir(&root)?;
@@ -203,7 +205,9 @@ fn start_ferry(opts: &StartOptions) -> Result<Server> {
         format!("[[user]]\nname = \"{USER}\"\npassword = \"{hash}\"\npermissions = [\"all\"]\n"),
     )?;
     let (low, high) = peers::passive_range(opts.passive_ports);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let tls = if opts.ftps { "optional" } else { "off" };
     let config = format!(
         "listen = [\"127.0.0.1:{port}\"]\n\

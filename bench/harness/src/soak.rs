@@ -64,7 +64,10 @@ pub fn soak(opts: &StartOptions, clients: usize, duration: Duration) -> Result<S
     std::os::unix::fs::chown(&up, Some(uid), Some(gid))?;
     std::fs::create_dir(server.root().join("dir"))?;
     for i in 0..200 {
-        std::fs::write(server.root().join("dir").join(format!("entry-{i:03}")), b"x")?;
+        std::fs::write(
+            server.root().join("dir").join(format!("entry-{i:03}")),
+            b"x",
+        )?;
     }
     let pid = server.pid();
     let fds_before = procfs::fd_count(&procfs::tree(pid));
@@ -92,9 +95,9 @@ pub fn soak(opts: &StartOptions, clients: usize, duration: Duration) -> Result<S
                     let mut round = 0u64;
                     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                         round += 1;
-                        if let Err(e) =
-                            client_session(addr, &user, &pass, id, round, &mut rng, &counters, &stop)
-                        {
+                        if let Err(e) = client_session(
+                            addr, &user, &pass, id, round, &mut rng, &counters, &stop,
+                        ) {
                             counters.errors.fetch_add(1, Ordering::Relaxed);
                             if let Ok(mut list) = errors.lock() {
                                 if list.len() < 20 {
@@ -315,7 +318,12 @@ pub fn markdown(r: &SoakReport) -> String {
     let _ = writeln!(out, "| s | RSS MiB | PSS MiB | open fds |");
     let _ = writeln!(out, "|---:|---:|---:|---:|");
     for (t, rss, pss, fds) in &r.samples {
-        let _ = writeln!(out, "| {t:.0} | {:.1} | {:.1} | {fds} |", mib(*rss), mib(*pss));
+        let _ = writeln!(
+            out,
+            "| {t:.0} | {:.1} | {:.1} | {fds} |",
+            mib(*rss),
+            mib(*pss)
+        );
     }
     for e in &r.first_errors {
         let _ = writeln!(out, "\n- {e}");

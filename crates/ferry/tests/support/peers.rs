@@ -1047,8 +1047,7 @@ impl Attempt<'_> {
                 path_text(&self.dirs.logs.join("pure-ftpd-xfer.log"))
             ));
         }
-        cmd.arg("--fortunesfile")
-            .arg(&fortune);
+        cmd.arg("--fortunesfile").arg(&fortune);
         if let Some(c) = self.certs {
             cmd.args(["--tls", "1"]).arg("--certfile").arg(format!(
                 "{},{}",

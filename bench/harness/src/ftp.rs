@@ -166,6 +166,8 @@ pub struct Control {
     tls: Option<Arc<ClientConfig>>,
     /// Whether data connections are protected (PROT P).
     prot_p: bool,
+    /// The read and write timeout of the control connection.
+    timeout: Duration,
 }
 
 /// Socket timeouts of every connection.
@@ -175,9 +177,10 @@ impl Control {
     /// Connect to `addr` (from `source` when given) and read the greeting.
     pub fn connect(addr: SocketAddr, source: Option<Ipv4Addr>, timeout: Duration) -> Result<Self> {
         let tcp = match source {
-            None => TcpStream::connect_timeout(&addr, timeout)?,
-            Some(ip) => connect_from(addr, ip, timeout)?,
-        };
+            None => TcpStream::connect_timeout(&addr, timeout),
+            Some(ip) => connect_from(addr, ip, timeout),
+        }
+        .with_context(|| format!("connect to {addr}"))?;
         tcp.set_nodelay(true)?;
         tcp.set_read_timeout(Some(timeout))?;
         tcp.set_write_timeout(Some(timeout))?;
@@ -188,6 +191,7 @@ impl Control {
             parser: ReplyParser::new(),
             tls: None,
             prot_p: false,
+            timeout,
         };
         let greeting = c.reply()?;
         if greeting.code.get() != 220 {
@@ -219,7 +223,18 @@ impl Control {
                 bail!("control line longer than {MAX_LINE} bytes");
             }
             let mut chunk = [0u8; 4096];
-            let n = self.conn()?.read(&mut chunk)?;
+            let n = match self.conn()?.read(&mut chunk) {
+                Ok(n) => n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    bail!("no reply within {:?} (read timeout)", self.timeout)
+                }
+                Err(e) => return Err(e.into()),
+            };
             if n == 0 {
                 bail!("control connection closed by the server");
             }
@@ -459,7 +474,7 @@ pub fn read_all(r: &mut impl Read, buf: &mut [u8]) -> Result<u64> {
 
 /// Connect from a chosen loopback source address (for more than one ephemeral port range's
 /// worth of connections to one server).
-fn connect_from(addr: SocketAddr, source: Ipv4Addr, timeout: Duration) -> Result<TcpStream> {
+fn connect_from(addr: SocketAddr, source: Ipv4Addr, timeout: Duration) -> io::Result<TcpStream> {
     let socket = socket2::Socket::new(
         socket2::Domain::IPV4,
         socket2::Type::STREAM,

@@ -41,6 +41,10 @@ use serde::Serialize;
 use crate::scenarios::Sizes;
 use crate::servers::{Kind, Server, StartOptions};
 
+/// Passive ports of every server: pure-ftpd serves at most half its range at once, and the
+/// idle run holds 1,000 sessions.
+const PASSIVE_PORTS: u16 = 3000;
+
 #[derive(Parser)]
 #[command(about = "Ferry and the peer FTP servers, measured side by side")]
 struct Cli {
@@ -308,7 +312,7 @@ fn run(args: RunArgs) -> Result<()> {
         };
         let opts = StartOptions {
             ftps: false,
-            passive_ports: 1000,
+            passive_ports: PASSIVE_PORTS,
             cpu: server_cpu,
             client_cpu,
             ferry_bin: ferry_bin.clone(),

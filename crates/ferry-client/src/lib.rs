@@ -77,6 +77,7 @@ pub use ferry_proto::client::{Features, HashAlgorithm, RemoteHash};
 pub use ferry_proto::listing::EntryKind;
 pub use ferry_proto::listing_parse::RemoteEntry;
 pub use ferry_proto::repr::Representation;
+pub use tls::accept_any_certificate;
 
 /// `Client` and its operations can move between tasks (e.g. `tokio::spawn` for parallel
 /// transfers).

@@ -111,7 +111,7 @@ impl TlsSetup {
                 .with_no_client_auth(),
             TlsVerify::Insecure => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(NoVerify(Arc::clone(&provider))))
+                .with_custom_certificate_verifier(accept_any_certificate(Arc::clone(&provider)))
                 .with_no_client_auth(),
             TlsVerify::TrustOnFirstUse { store } => {
                 let webpki = match system_roots() {
@@ -410,6 +410,13 @@ impl ServerCertVerifier for Tofu {
             .signature_verification_algorithms
             .supported_schemes()
     }
+}
+
+/// A verifier that accepts any server certificate (the handshake signatures are still
+/// checked against it): the client's `--insecure`, and the benchmark's connections to
+/// servers with throwaway certificates.
+pub fn accept_any_certificate(provider: Arc<CryptoProvider>) -> Arc<dyn ServerCertVerifier> {
+    Arc::new(NoVerify(provider))
 }
 
 /// `--insecure`: any certificate (signatures are still checked against it).

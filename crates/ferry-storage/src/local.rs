@@ -573,6 +573,7 @@ fn open_sink(root: &Dir, rel: &str, mode: WriteMode) -> Result<SinkState, Storag
         target: name.to_string(),
         original,
         written: 0,
+        append: mode == WriteMode::Append,
     };
     if let Some(file) = &state.file {
         require_regular(file)?;
@@ -618,6 +619,8 @@ struct SinkState {
     /// The target's length before the upload; `None` when the upload created it.
     original: Option<u64>,
     written: u64,
+    /// Opened with `O_APPEND` (APPE), which `splice(2)` refuses.
+    append: bool,
 }
 
 impl SinkState {
@@ -738,5 +741,27 @@ impl WriteSink for LocalSink {
             Some(state) => run_blocking(move || state.discard()).await,
             None => Ok(()),
         }
+    }
+
+    fn can_splice(&self) -> bool {
+        self.state
+            .as_ref()
+            .is_some_and(|s| !s.append && s.file.is_some())
+    }
+
+    fn splice_from(
+        &mut self,
+        pipe: std::os::fd::BorrowedFd<'_>,
+        len: usize,
+    ) -> Result<usize, StorageError> {
+        let state = self.state.as_mut().ok_or_else(broken_sink)?;
+        if state.append {
+            return Err(StorageError::Unsupported("splice into an appended file"));
+        }
+        let file = state.file.as_ref().ok_or_else(broken_sink)?;
+        let n = rustix::pipe::splice(pipe, None, file, None, len, rustix::pipe::SpliceFlags::MOVE)
+            .map_err(|e| io_err(e.into()))?;
+        state.written = state.written.saturating_add(n as u64);
+        Ok(n)
     }
 }

@@ -94,8 +94,9 @@ use tracing::{info, warn};
 const BUF_SIZE: usize = 256 * 1024;
 /// Bytes asked of one sendfile call.
 const SENDFILE_CHUNK: usize = 4 * 1024 * 1024;
-/// Directory entries fetched per batch when listing.
-const LIST_BATCH: usize = 256;
+/// Directory entries fetched per batch when listing (each batch is one trip to the
+/// storage's blocking thread and one write of about 70-100 bytes per entry).
+const LIST_BATCH: usize = 1024;
 /// Names STOU tries before giving up.
 const STOU_ATTEMPTS: u32 = 100;
 

@@ -7,7 +7,11 @@
 //! escape with `PermissionDenied`. Symlinks that stay inside the root are followed when a
 //! file is read or a directory entered, and listed as symlinks.
 //!
-//! The filesystem calls are blocking; each runs in `tokio::task::spawn_blocking`.
+//! The filesystem calls are blocking; each runs in `tokio::task::spawn_blocking`, except
+//! two that cannot wait for the disk and run on the calling thread first: opening a file
+//! to read and checking that a page layout is absent, through `openat2(2)` with
+//! `RESOLVE_CACHED` (the kernel refuses unless the whole lookup is in its caches), same
+//! confinement as cap-std; when that does not succeed they go the blocking way.
 //!
 //! Uploads ([`LocalFs::open_write`]) follow [`WriteMode`]:
 //! - `Replace` of an existing file writes to `.ferry-upload-<random>` in the same directory
@@ -37,6 +41,7 @@
 //! replacement characters.
 
 use std::io::{Seek, SeekFrom, Write};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -210,6 +215,23 @@ fn clear_nonblock(file: &std::fs::File) {
     }
 }
 
+/// Opens `rel` under `root` with `openat2(2)`, confined like cap-std's opens
+/// (`RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`: no `..` nor symlink leads out of the root)
+/// and with `RESOLVE_CACHED`: the kernel fails it (`EAGAIN`) unless every component is
+/// already in its caches, so it never waits for the disk and may run on an async thread.
+/// `O_NONBLOCK` and `O_CLOEXEC` are added (a FIFO cannot hang the open). Callers fall back
+/// to the blocking path on any error but those they handle.
+fn open_cached(root: &Dir, rel: &str, flags: rustix::fs::OFlags) -> rustix::io::Result<OwnedFd> {
+    use rustix::fs::{OFlags, ResolveFlags};
+    rustix::fs::openat2(
+        root,
+        rel,
+        flags | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS | ResolveFlags::CACHED,
+    )
+}
+
 /// Checks that an opened file is a regular file.
 fn require_regular(file: &std::fs::File) -> Result<u64, StorageError> {
     let md = file.metadata().map_err(io_err)?;
@@ -313,6 +335,20 @@ impl Storage for LocalFs {
 
     async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<ReadHandle, StorageError> {
         let rel = readable_rel(path)?;
+        // Fast path, on the calling thread: an open the kernel guarantees not to wait for
+        // the disk during the lookup (see `open_cached`). Any failure goes the usual way
+        // (on the blocking pool, through cap-std), which decides the error.
+        if let Ok(fd) = open_cached(&self.root, &rel, rustix::fs::OFlags::RDONLY) {
+            let file = std::fs::File::from(fd);
+            if let Ok(len) = require_regular(&file) {
+                if offset <= len {
+                    let mut file = file;
+                    if offset == 0 || file.seek(SeekFrom::Start(offset)).is_ok() {
+                        return Ok(ReadHandle::File { file, offset, len });
+                    }
+                }
+            }
+        }
         self.blocking(move |root| {
             let mut options = OpenOptions::new();
             options.read(true).custom_flags(nonblock_flag());
@@ -433,6 +469,14 @@ impl Storage for LocalFs {
         let Some(pages) = pages_rel(&rel) else {
             return Ok(());
         };
+        // Dropping a layout that does not exist (every upload of a file without one): when
+        // the kernel's caches already know the name is absent, there is nothing to do.
+        if layout.is_none() {
+            let how = rustix::fs::OFlags::PATH | rustix::fs::OFlags::NOFOLLOW;
+            if let Err(rustix::io::Errno::NOENT) = open_cached(&self.root, &pages, how) {
+                return Ok(());
+            }
+        }
         self.blocking(move |root| match layout {
             Some(bytes) if bytes.len() <= crate::MAX_PAGE_LAYOUT => {
                 root.write(&pages, bytes).map_err(io_err)

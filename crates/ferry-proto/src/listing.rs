@@ -151,6 +151,10 @@ fn civil(unix: i64) -> Civil {
 
 /// Appends `s` with CR and LF replaced by spaces.
 fn push_sanitized(s: &str, out: &mut Vec<u8>) {
+    if !s.contains(['\r', '\n']) {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
     out.extend(
         s.bytes()
             .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
@@ -191,10 +195,17 @@ fn mode_string(kind: EntryKind, mode: u32) -> [u8; 10] {
 /// where the date is `Mmm dd HH:MM` for entries modified at most [`RECENT_SECS`] before `now`
 /// and at most [`FUTURE_SLACK_SECS`] after it, and `Mmm dd  yyyy` otherwise.
 pub fn write_list_line(entry: &EntryInfo, now: i64, out: &mut Vec<u8>) {
-    use std::io::Write as _;
+    // Formatted by hand (no `fmt` machinery): listings of large directories format one
+    // line per entry.
     out.extend_from_slice(&mode_string(entry.kind, entry.mode));
-    let owner = sanitized(&entry.owner);
-    let group = sanitized(&entry.group);
+    out.push(b' ');
+    push_num(out, entry.nlink, 3, b' ');
+    out.push(b' ');
+    push_left(out, &sanitized(&entry.owner), 8);
+    out.push(b' ');
+    push_left(out, &sanitized(&entry.group), 8);
+    out.push(b' ');
+    push_num(out, entry.size, 8, b' ');
     let t = civil(entry.mtime);
     let month = MONTHS
         .get(usize::from(t.month).saturating_sub(1))
@@ -202,19 +213,52 @@ pub fn write_list_line(entry: &EntryInfo, now: i64, out: &mut Vec<u8>) {
         .unwrap_or("???");
     let recent = entry.mtime >= now.saturating_sub(RECENT_SECS)
         && entry.mtime <= now.saturating_add(FUTURE_SLACK_SECS);
-    // Writing to a Vec cannot fail.
-    let _ = write!(
-        out,
-        " {:>3} {:<8} {:<8} {:>8} {} {:02} ",
-        entry.nlink, owner, group, entry.size, month, t.day
-    );
-    let _ = if recent {
-        write!(out, "{:02}:{:02} ", t.hour, t.minute)
+    out.push(b' ');
+    out.extend_from_slice(month.as_bytes());
+    out.push(b' ');
+    push_num(out, u64::from(t.day), 2, b'0');
+    out.push(b' ');
+    if recent {
+        push_num(out, u64::from(t.hour), 2, b'0');
+        out.push(b':');
+        push_num(out, u64::from(t.minute), 2, b'0');
     } else {
-        write!(out, "{:>5} ", t.year)
-    };
+        // Years are clamped to 0..=9999.
+        push_num(out, u64::try_from(t.year).unwrap_or(0), 5, b' ');
+    }
+    out.push(b' ');
     push_sanitized(&entry.name, out);
     out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `n` in decimal, right-aligned in `width` columns padded with `pad` (as `{:>w}`
+/// or, with `b'0'`, `{:0w}`).
+fn push_num(out: &mut Vec<u8>, n: u64, width: usize, pad: u8) {
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    let mut v = n;
+    for slot in digits.iter_mut().rev() {
+        // `v % 10` is a single digit.
+        *slot = b'0' + (v % 10) as u8;
+        len += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend(std::iter::repeat_n(pad, width.saturating_sub(len)));
+    out.extend_from_slice(digits.get(digits.len() - len..).unwrap_or_default());
+}
+
+/// Appends `s` left-aligned in `width` columns (characters, as `{:<w}`).
+fn push_left(out: &mut Vec<u8>, s: &str, width: usize) {
+    out.extend_from_slice(s.as_bytes());
+    let chars = if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    };
+    out.extend(std::iter::repeat_n(b' ', width.saturating_sub(chars)));
 }
 
 /// `s` with CR and LF replaced by spaces.
@@ -262,10 +306,25 @@ pub fn write_mlsx_facts(
     for fact in Fact::ALL.into_iter().filter(|f| facts.contains(f)) {
         // Writing to a Vec cannot fail.
         let _ = match fact {
-            Fact::Type => write!(out, "type={type_value};"),
+            Fact::Type => {
+                out.extend_from_slice(b"type=");
+                out.extend_from_slice(type_value.as_bytes());
+                out.push(b';');
+                Ok(())
+            }
             Fact::Size if is_dir => Ok(()),
-            Fact::Size => write!(out, "size={};", entry.size),
-            Fact::Modify => write!(out, "modify={};", format_mdtm(entry.mtime)),
+            Fact::Size => {
+                out.extend_from_slice(b"size=");
+                push_num(out, entry.size, 0, b'0');
+                out.push(b';');
+                Ok(())
+            }
+            Fact::Modify => {
+                out.extend_from_slice(b"modify=");
+                push_mdtm(entry.mtime, out);
+                out.push(b';');
+                Ok(())
+            }
             Fact::Perm => {
                 out.extend_from_slice(b"perm=");
                 push_fact_value(perm, out);
@@ -295,6 +354,16 @@ fn push_fact_value(s: &str, out: &mut Vec<u8>) {
         s.bytes()
             .filter(|b| !matches!(b, b';' | b' ' | b'\r' | b'\n')),
     );
+}
+
+/// Appends [`format_mdtm`]'s text without formatting machinery.
+fn push_mdtm(unix: i64, out: &mut Vec<u8>) {
+    let t = civil(unix);
+    // Years are clamped to 0..=9999.
+    push_num(out, u64::try_from(t.year).unwrap_or(0), 4, b'0');
+    for v in [t.month, t.day, t.hour, t.minute, t.second] {
+        push_num(out, u64::from(v), 2, b'0');
+    }
 }
 
 /// Formats Unix seconds as `YYYYMMDDHHMMSS` (UTC). Times before year 0 or after 9999 are
@@ -342,4 +411,61 @@ pub fn parse_mdtm(s: &str) -> Option<i64> {
             .assume_utc()
             .unix_timestamp(),
     )
+}
+
+#[cfg(test)]
+mod hand_format_tests {
+    use super::*;
+
+    #[test]
+    fn push_num_matches_fmt() {
+        for n in [
+            0u64,
+            1,
+            9,
+            10,
+            99,
+            100,
+            12345,
+            99_999_999,
+            100_000_000,
+            u64::MAX,
+        ] {
+            for w in [0usize, 2, 3, 5, 8] {
+                let mut a = Vec::new();
+                push_num(&mut a, n, w, b' ');
+                assert_eq!(a, format!("{n:>w$}").into_bytes());
+                let mut z = Vec::new();
+                push_num(&mut z, n, w, b'0');
+                assert_eq!(z, format!("{n:0w$}").into_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn push_left_and_mdtm_match_fmt() {
+        for s in ["", "ftp", "a-long-owner-name", "ünï"] {
+            let mut a = Vec::new();
+            push_left(&mut a, s, 8);
+            assert_eq!(a, format!("{s:<8}").into_bytes());
+        }
+        for t in [
+            MIN_UNIX - 5,
+            -1,
+            0,
+            951_782_400,
+            1_700_000_000,
+            MAX_UNIX,
+            i64::MAX,
+        ] {
+            let mut a = Vec::new();
+            push_mdtm(t, &mut a);
+            let t = civil(t);
+            let want = format!(
+                "{:04}{:02}{:02}{:02}{:02}{:02}",
+                t.year, t.month, t.day, t.hour, t.minute, t.second
+            );
+            assert_eq!(a, want.into_bytes());
+        }
+    }
 }

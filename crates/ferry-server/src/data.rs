@@ -55,12 +55,13 @@ pub fn open_passive(ip: IpAddr, range: Option<&RangeInclusive<u16>>) -> io::Resu
 }
 
 fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // Non-blocking and close-on-exec from the start (no fcntl calls per listener).
+    let ty = Type::STREAM.nonblocking().cloexec();
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(Protocol::TCP))?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
     socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(8)?;
     TcpListener::from_std(socket.into())

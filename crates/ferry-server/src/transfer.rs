@@ -8,7 +8,9 @@
 //! 2. [`run`] moves the bytes on the established data connection.
 //!
 //! Plain TYPE I downloads use `sendfile(2)` through rustix (no copy through user space);
-//! TYPE A and uploads go through a bounded buffer.
+//! plain TYPE I uploads into a sink that supports it ([`WriteSink::can_splice`]: a local
+//! file not opened for appending) use `splice(2)` socket → pipe → file. Everything else (TLS, MODE Z, TYPE A, MODE B and C,
+//! APPE) goes through a bounded buffer.
 //!
 //! ## Representations
 //!
@@ -64,6 +66,7 @@
 //! of the zlib stream; a connection closed before it is a lost connection (`426`).
 
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -91,8 +94,9 @@ use tracing::{info, warn};
 const BUF_SIZE: usize = 256 * 1024;
 /// Bytes asked of one sendfile call.
 const SENDFILE_CHUNK: usize = 4 * 1024 * 1024;
-/// Directory entries fetched per batch when listing.
-const LIST_BATCH: usize = 256;
+/// Directory entries fetched per batch when listing (each batch is one trip to the
+/// storage's blocking thread and one write of about 70-100 bytes per entry).
+const LIST_BATCH: usize = 1024;
 /// Names STOU tries before giving up.
 const STOU_ATTEMPTS: u32 = 100;
 
@@ -557,12 +561,145 @@ async fn sendfile_all(
     }
 }
 
+/// Capacity asked for the pipe of a spliced upload (at most `/proc/sys/fs/pipe-max-size`
+/// unprivileged; a pipe that cannot grow keeps its default size and still works).
+const PIPE_SIZE: usize = 1024 * 1024;
+
+/// A pipe for spliced uploads: (reading end, writing end, capacity).
+type SplicePipe = (OwnedFd, OwnedFd, usize);
+
+/// A new pipe for a spliced upload, grown to [`PIPE_SIZE`] when allowed. (Pipes are not
+/// kept between uploads: a session's descriptors stay what they were after a transfer.)
+fn new_pipe() -> Option<SplicePipe> {
+    let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ok()?;
+    let cap = rustix::pipe::fcntl_setpipe_size(&wr, PIPE_SIZE)
+        .or_else(|_| rustix::pipe::fcntl_getpipe_size(&wr))
+        .ok()?;
+    Some((rd, wr, cap))
+}
+
+/// What [`receive_spliced`] did.
+enum Spliced {
+    /// The upload ended (well or not).
+    Done(TransferOutcome),
+    /// Splicing is not possible here and nothing was read yet: use the buffered path.
+    Fallback(Box<dyn WriteSink>, Option<UploadCharge>),
+}
+
+/// Zero-copy upload of the file's bytes (TYPE I, STRU F, MODE S, plain TCP) into a sink
+/// that can splice: `splice(2)` moves the socket's data into a pipe (non-blocking, driven
+/// by the socket's readiness), then from the pipe into the file, without a copy through
+/// user space. Every chunk in the pipe is counted by the throttle and approved by the quota
+/// before it reaches the file, exactly as in the buffered path; a refused chunk or a full
+/// disk discards the upload (`552`), anything else keeps the rules of [`receive_file`].
+async fn receive_spliced(
+    mut sink: Box<dyn WriteSink>,
+    tcp: &TcpStream,
+    opts: &RunOptions<'_>,
+    mut charge: Option<UploadCharge>,
+) -> Spliced {
+    let Some(pipe) = new_pipe() else {
+        return Spliced::Fallback(sink, charge);
+    };
+    let (rd, wr, cap) = &pipe;
+    let ask = opts.throttle.cap(*cap).max(1);
+    let flags = rustix::pipe::SpliceFlags::NONBLOCK | rustix::pipe::SpliceFlags::MOVE;
+    let mut total = 0u64;
+    loop {
+        let ready = match timeout(opts.stall, tcp.readable()).await {
+            Ok(r) => r,
+            Err(_) => Err(timed_out()),
+        };
+        if let Err(e) = ready {
+            let _ = sink.abort().await;
+            return Spliced::Done(TransferOutcome::ConnectionLost(e.to_string()));
+        }
+        let r = tcp.try_io(Interest::READABLE, || {
+            rustix::pipe::splice(tcp, None, wr, None, ask, flags).map_err(io::Error::from)
+        });
+        let n = match r {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
+            Err(e)
+                if total == 0
+                    && matches!(e.raw_os_error(), Some(code) if code == rustix::io::Errno::INVAL.raw_os_error()
+                        || code == rustix::io::Errno::NOSYS.raw_os_error()) =>
+            {
+                return Spliced::Fallback(sink, charge);
+            }
+            Err(e) => {
+                let _ = sink.abort().await;
+                return Spliced::Done(TransferOutcome::ConnectionLost(e.to_string()));
+            }
+        };
+        if n == 0 {
+            return Spliced::Done(match sink.finish().await {
+                Ok(_) => {
+                    if let Some(c) = charge {
+                        c.finish();
+                    }
+                    if let Some(pages) = opts.pages.as_ref() {
+                        pages.write(None).await;
+                    }
+                    TransferOutcome::Complete { bytes: total }
+                }
+                Err(e) => TransferOutcome::StorageFailed(op_error(&e)),
+            });
+        }
+        opts.throttle.acquire(n as u64).await;
+        if let Some(c) = charge.as_mut() {
+            if let Err(refused) = c.try_write(n as u64) {
+                return Spliced::Done(over_quota(sink, charge, refused).await);
+            }
+        }
+        let mut left = n;
+        while left > 0 {
+            match sink.splice_from(rd.as_fd(), left) {
+                Ok(0) => {
+                    let e = StorageError::Io(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "the file took no bytes",
+                    ));
+                    let _ = sink.abort().await;
+                    return Spliced::Done(TransferOutcome::StorageFailed(op_error(&e)));
+                }
+                Ok(k) => left = left.saturating_sub(k),
+                // A full disk: as in the buffered path, leave no partial file.
+                Err(e @ StorageError::NoSpace) => {
+                    return Spliced::Done(over_quota(sink, charge, op_error(&e)).await);
+                }
+                Err(e) => {
+                    let _ = sink.abort().await;
+                    return Spliced::Done(TransferOutcome::StorageFailed(op_error(&e)));
+                }
+            }
+        }
+        total += n as u64;
+        opts.progress.store(total, Ordering::Relaxed);
+    }
+}
+
 async fn receive_file(
     mut sink: Box<dyn WriteSink>,
     stream: &mut DataStream,
     opts: &RunOptions<'_>,
     mut charge: Option<UploadCharge>,
 ) -> TransferOutcome {
+    if opts.repr.is_identity() && sink.can_splice() {
+        if let Some(tcp) = stream.as_plain() {
+            match receive_spliced(sink, tcp, opts, charge).await {
+                Spliced::Done(outcome) => return outcome,
+                Spliced::Fallback(s, c) => (sink, charge) = (s, c),
+            }
+        }
+    }
     let mut buf = vec![0u8; opts.throttle.cap(BUF_SIZE)];
     let mut out = Vec::with_capacity(BUF_SIZE);
     let mut dec = (!opts.repr.is_identity()).then(|| WireDecoder::new(opts.repr));

@@ -229,3 +229,80 @@ async fn stop(mut server: Running) {
         .expect("server stops in time")
         .expect("join");
 }
+
+/// Sends `data` on a new data connection for `verb path` (TYPE I, plain: the spliced path),
+/// closes it and returns the final reply code.
+async fn put(c: &mut Client, verb: &str, data: &[u8]) -> u16 {
+    let port = c.epsv_port().await;
+    let mut conn = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("data connect");
+    assert_eq!(c.cmd(verb).await.0, 150, "{verb}");
+    conn.write_all(data).await.expect("write");
+    conn.shutdown().await.expect("shutdown");
+    drop(conn);
+    c.reply().await.0
+}
+
+#[tokio::test]
+async fn spliced_uploads_keep_rest_appe_stou_and_abor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(dir.path(), |_| {}).await;
+    let mut c = login(server.addr).await;
+    assert_eq!(c.cmd("TYPE I").await.0, 200);
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    assert_eq!(put(&mut c, "STOR a.bin", &big).await, 226);
+    assert_eq!(std::fs::read(dir.path().join("a.bin")).expect("a"), big);
+    // Replacing keeps nothing of the old content.
+    assert_eq!(put(&mut c, "STOR a.bin", b"short").await, 226);
+    assert_eq!(
+        std::fs::read(dir.path().join("a.bin")).expect("a"),
+        b"short"
+    );
+    // REST + STOR writes in place from the offset.
+    assert_eq!(c.cmd("REST 2").await.0, 350);
+    assert_eq!(put(&mut c, "STOR a.bin", b"XY").await, 226);
+    assert_eq!(
+        std::fs::read(dir.path().join("a.bin")).expect("a"),
+        b"shXYt"
+    );
+    // APPE (the buffered path: splice refuses O_APPEND files).
+    assert_eq!(put(&mut c, "APPE a.bin", b"++").await, 226);
+    assert_eq!(
+        std::fs::read(dir.path().join("a.bin")).expect("a"),
+        b"shXYt++"
+    );
+    // STOU creates a new name.
+    assert_eq!(put(&mut c, "STOU a.bin", b"unique").await, 226);
+    assert_eq!(
+        std::fs::read(dir.path().join("a.bin.1")).expect("a.1"),
+        b"unique"
+    );
+    // ABOR during a spliced upload: 426 then 226, the session goes on, the replaced file
+    // is untouched and no temporary file remains.
+    let port = c.epsv_port().await;
+    let mut conn = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("data connect");
+    assert_eq!(c.cmd("STOR a.bin").await.0, 150);
+    conn.write_all(&big[..1 << 20]).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (code, text) = c.cmd("ABOR").await;
+    assert_eq!(code, 426, "{text}");
+    assert_eq!(c.reply().await.0, 226);
+    drop(conn);
+    assert_eq!(c.cmd("NOOP").await.0, 200);
+    assert_eq!(
+        std::fs::read(dir.path().join("a.bin")).expect("a"),
+        b"shXYt++"
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with(".ferry-upload-")),
+        "temporary files left: {names:?}"
+    );
+    stop(server).await;
+}

@@ -189,6 +189,25 @@ pub trait WriteSink: Send {
     /// overwritten in place before that length keep the new data: there is no copy of the
     /// old ones).
     async fn discard(self: Box<Self>) -> Result<(), StorageError>;
+    /// Whether [`WriteSink::splice_from`] works on this sink (a local file not opened for
+    /// appending: `splice(2)` refuses `O_APPEND` files). The default: no.
+    fn can_splice(&self) -> bool {
+        false
+    }
+    /// Zero-copy uploads: moves up to `len` bytes from the pipe `pipe` (its reading end,
+    /// holding at least `len` bytes) into the file with one `splice(2)`, at the sink's
+    /// position; returns the bytes moved, counted as written. The call blocks on the disk
+    /// (as `sendfile(2)` does for downloads). Errors are mapped as for
+    /// [`WriteSink::write`] (a full disk is [`StorageError::NoSpace`]). The default:
+    /// [`StorageError::Unsupported`].
+    fn splice_from(
+        &mut self,
+        pipe: std::os::fd::BorrowedFd<'_>,
+        len: usize,
+    ) -> Result<usize, StorageError> {
+        let _ = (pipe, len);
+        Err(StorageError::Unsupported("splice"))
+    }
 }
 
 /// Streams a directory's entries in batches, so a listing never holds a whole large

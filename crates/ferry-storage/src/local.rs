@@ -7,7 +7,11 @@
 //! escape with `PermissionDenied`. Symlinks that stay inside the root are followed when a
 //! file is read or a directory entered, and listed as symlinks.
 //!
-//! The filesystem calls are blocking; each runs in `tokio::task::spawn_blocking`.
+//! The filesystem calls are blocking; each runs in `tokio::task::spawn_blocking`, except
+//! two that cannot wait for the disk and run on the calling thread first: opening a file
+//! to read and checking that a page layout is absent, through `openat2(2)` with
+//! `RESOLVE_CACHED` (the kernel refuses unless the whole lookup is in its caches), same
+//! confinement as cap-std; when that does not succeed they go the blocking way.
 //!
 //! Uploads ([`LocalFs::open_write`]) follow [`WriteMode`]:
 //! - `Replace` of an existing file writes to `.ferry-upload-<random>` in the same directory
@@ -38,6 +42,7 @@
 
 use std::collections::HashMap;
 use std::io::{Seek, SeekFrom, Write};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -260,6 +265,23 @@ fn clear_nonblock(file: &std::fs::File) {
     }
 }
 
+/// Opens `rel` under `root` with `openat2(2)`, confined like cap-std's opens
+/// (`RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`: no `..` nor symlink leads out of the root)
+/// and with `RESOLVE_CACHED`: the kernel fails it (`EAGAIN`) unless every component is
+/// already in its caches, so it never waits for the disk and may run on an async thread.
+/// `O_NONBLOCK` and `O_CLOEXEC` are added (a FIFO cannot hang the open). Callers fall back
+/// to the blocking path on any error but those they handle.
+fn open_cached(root: &Dir, rel: &str, flags: rustix::fs::OFlags) -> rustix::io::Result<OwnedFd> {
+    use rustix::fs::{OFlags, ResolveFlags};
+    rustix::fs::openat2(
+        root,
+        rel,
+        flags | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS | ResolveFlags::CACHED,
+    )
+}
+
 /// Checks that an opened file is a regular file.
 fn require_regular(file: &std::fs::File) -> Result<u64, StorageError> {
     let md = file.metadata().map_err(io_err)?;
@@ -294,7 +316,36 @@ fn entry_info(name: String, md: &cap_std::fs::Metadata) -> EntryInfo {
         nlink: md.nlink(),
         owner: SHOWN_OWNER.to_string(),
         group: SHOWN_OWNER.to_string(),
-        unique: Some(format!("{:x}g{:x}", md.dev(), md.ino())),
+        unique: Some(unique_id(md.dev(), md.ino())),
+    }
+}
+
+/// `{dev:x}g{ino:x}`, the MLSx `unique` fact, without formatting machinery (listings of
+/// large directories build one per entry).
+fn unique_id(dev: u64, ino: u64) -> String {
+    let mut s = String::with_capacity(33);
+    push_hex(&mut s, dev);
+    s.push('g');
+    push_hex(&mut s, ino);
+    s
+}
+
+/// Appends `v` in lowercase hexadecimal, without leading zeros.
+fn push_hex(s: &mut String, v: u64) {
+    let digits = (64 - v.leading_zeros()).div_ceil(4).max(1);
+    for i in (0..digits).rev() {
+        let nibble = (v >> (i * 4)) & 0xf;
+        s.push(char::from_digit(nibble as u32, 16).unwrap_or('0'));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unique_id_is_hex_dev_g_ino() {
+        for (d, i) in [(0, 0), (1, 15), (0x803, 0x1234abcd), (u64::MAX, 16)] {
+            assert_eq!(super::unique_id(d, i), format!("{d:x}g{i:x}"));
+        }
     }
 }
 
@@ -334,6 +385,20 @@ impl Storage for LocalFs {
 
     async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<ReadHandle, StorageError> {
         let rel = readable_rel(path)?;
+        // Fast path, on the calling thread: an open the kernel guarantees not to wait for
+        // the disk during the lookup (see `open_cached`). Any failure goes the usual way
+        // (on the blocking pool, through cap-std), which decides the error.
+        if let Ok(fd) = open_cached(&self.root, &rel, rustix::fs::OFlags::RDONLY) {
+            let file = std::fs::File::from(fd);
+            if let Ok(len) = require_regular(&file) {
+                if offset <= len {
+                    let mut file = file;
+                    if offset == 0 || file.seek(SeekFrom::Start(offset)).is_ok() {
+                        return Ok(ReadHandle::File { file, offset, len });
+                    }
+                }
+            }
+        }
         self.blocking(move |root| {
             let mut options = OpenOptions::new();
             options.read(true).custom_flags(nonblock_flag());
@@ -344,7 +409,9 @@ impl Storage for LocalFs {
                     "restart offset beyond the end of the file",
                 ));
             }
-            file.seek(SeekFrom::Start(offset)).map_err(io_err)?;
+            if offset > 0 {
+                file.seek(SeekFrom::Start(offset)).map_err(io_err)?;
+            }
             Ok(ReadHandle::File { file, offset, len })
         })
         .await
@@ -452,6 +519,14 @@ impl Storage for LocalFs {
         let Some(pages) = pages_rel(&rel) else {
             return Ok(());
         };
+        // Dropping a layout that does not exist (every upload of a file without one): when
+        // the kernel's caches already know the name is absent, there is nothing to do.
+        if layout.is_none() {
+            let how = rustix::fs::OFlags::PATH | rustix::fs::OFlags::NOFOLLOW;
+            if let Err(rustix::io::Errno::NOENT) = open_cached(&self.root, &pages, how) {
+                return Ok(());
+            }
+        }
         self.blocking(move |root| match layout {
             Some(bytes) if bytes.len() <= crate::MAX_PAGE_LAYOUT => {
                 root.write(&pages, bytes).map_err(io_err)
@@ -623,6 +698,7 @@ fn open_sink(root: &Dir, rel: &str, mode: WriteMode) -> Result<SinkState, Storag
         target: name.to_string(),
         original,
         written: 0,
+        append: mode == WriteMode::Append,
     };
     if let Some(file) = &state.file {
         require_regular(file)?;
@@ -668,6 +744,8 @@ struct SinkState {
     /// The target's length before the upload; `None` when the upload created it.
     original: Option<u64>,
     written: u64,
+    /// Opened with `O_APPEND` (APPE), which `splice(2)` refuses.
+    append: bool,
 }
 
 impl SinkState {
@@ -788,5 +866,27 @@ impl WriteSink for LocalSink {
             Some(state) => run_blocking(move || state.discard()).await,
             None => Ok(()),
         }
+    }
+
+    fn can_splice(&self) -> bool {
+        self.state
+            .as_ref()
+            .is_some_and(|s| !s.append && s.file.is_some())
+    }
+
+    fn splice_from(
+        &mut self,
+        pipe: std::os::fd::BorrowedFd<'_>,
+        len: usize,
+    ) -> Result<usize, StorageError> {
+        let state = self.state.as_mut().ok_or_else(broken_sink)?;
+        if state.append {
+            return Err(StorageError::Unsupported("splice into an appended file"));
+        }
+        let file = state.file.as_ref().ok_or_else(broken_sink)?;
+        let n = rustix::pipe::splice(pipe, None, file, None, len, rustix::pipe::SpliceFlags::MOVE)
+            .map_err(|e| io_err(e.into()))?;
+        state.written = state.written.saturating_add(n as u64);
+        Ok(n)
     }
 }

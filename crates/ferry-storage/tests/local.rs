@@ -907,3 +907,68 @@ async fn page_layouts_live_beside_their_file() {
         .expect("too large");
     assert!(!sub.join(".b.ferry-pages").exists());
 }
+
+/// Moves `data` into `sink` through a pipe with [`WriteSink::splice_from`].
+fn splice_into(sink: &mut dyn WriteSink, data: &[u8]) {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    let (rd, wr) = rustix::pipe::pipe().expect("pipe");
+    let mut wr = std::fs::File::from(wr);
+    for chunk in data.chunks(16 * 1024) {
+        wr.write_all(chunk).expect("fill the pipe");
+        let mut left = chunk.len();
+        while left > 0 {
+            let n = sink.splice_from(rd.as_fd(), left).expect("splice");
+            assert!(n > 0, "splice moved nothing");
+            left -= n;
+        }
+    }
+}
+
+#[tokio::test]
+async fn splice_writes_like_write_in_every_mode_but_append() {
+    let f = fixture();
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    // A new file, then a replacement of it (through the temporary file).
+    for _ in 0..2 {
+        let mut sink =
+            f.fs.open_write(&vp("s.bin"), WriteMode::Replace)
+                .await
+                .expect("open");
+        assert!(sink.can_splice());
+        splice_into(sink.as_mut(), &data);
+        assert_eq!(sink.finish().await.expect("finish"), data.len() as u64);
+        assert_eq!(read_all(&f.fs, "s.bin").await.expect("read"), data);
+        assert!(temp_files(&f.root).is_empty());
+    }
+    // REST + STOR: in place from the offset, the rest kept.
+    let mut sink =
+        f.fs.open_write(&vp("s.bin"), WriteMode::At(10))
+            .await
+            .expect("open at");
+    assert!(sink.can_splice());
+    splice_into(sink.as_mut(), b"HELLO");
+    assert_eq!(sink.finish().await.expect("finish"), 5);
+    let mut want = data.clone();
+    want.splice(10..15, b"HELLO".iter().copied());
+    assert_eq!(read_all(&f.fs, "s.bin").await.expect("read"), want);
+    // Mixed with buffered writes.
+    let mut sink =
+        f.fs.open_write(&vp("m.bin"), WriteMode::CreateNew)
+            .await
+            .expect("open new");
+    sink.write(b"abc".to_vec()).await.expect("write");
+    splice_into(sink.as_mut(), b"def");
+    assert_eq!(sink.finish().await.expect("finish"), 6);
+    assert_eq!(read_all(&f.fs, "m.bin").await.expect("read"), b"abcdef");
+    // APPE (O_APPEND) cannot splice.
+    let mut sink =
+        f.fs.open_write(&vp("m.bin"), WriteMode::Append)
+            .await
+            .expect("open append");
+    assert!(!sink.can_splice());
+    let (rd, _wr) = rustix::pipe::pipe().expect("pipe");
+    use std::os::fd::AsFd;
+    assert!(sink.splice_from(rd.as_fd(), 1).is_err());
+    sink.abort().await.expect("abort");
+}

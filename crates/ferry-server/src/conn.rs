@@ -37,14 +37,16 @@ use crate::{data, ServerConfig, SessionReuse};
 /// Control lines queued while a transfer runs; beyond this the server stops reading the
 /// control connection until the transfer ends.
 const MAX_QUEUED_LINES: usize = 64;
-/// Read buffer of the control connection.
+/// Read buffer of the control connection (allocated only while bytes are being read or
+/// wait to be decoded: an idle session holds none).
 const CONTROL_BUF: usize = 4096;
 
 /// Reads decoded control lines. Cancel-safe: a read interrupted by `select!` loses nothing.
 struct ControlReader {
     rd: ControlRead,
     decoder: LineDecoder,
-    buf: Box<[u8]>,
+    /// Empty while nothing is buffered (see [`CONTROL_BUF`]).
+    buf: Vec<u8>,
     start: usize,
     end: usize,
     eof: bool,
@@ -55,7 +57,7 @@ impl ControlReader {
         ControlReader {
             rd,
             decoder: LineDecoder::with_max(max_line),
-            buf: vec![0u8; CONTROL_BUF].into_boxed_slice(),
+            buf: Vec::new(),
             start: 0,
             end: 0,
             eof: false,
@@ -70,6 +72,13 @@ impl ControlReader {
         self.decoder = LineDecoder::with_max(max_line);
     }
 
+    /// Frees the read buffer (nothing in it is left to decode).
+    fn release_buffer(&mut self) {
+        self.buf = Vec::new();
+        self.start = 0;
+        self.end = 0;
+    }
+
     /// The next line event; `None` at end of stream.
     async fn next(&mut self) -> io::Result<Option<LineEvent>> {
         loop {
@@ -81,6 +90,10 @@ impl ControlReader {
                 } else {
                     (self.start + n).min(self.end)
                 };
+                if self.start >= self.end {
+                    // All decoded: give the buffer back before the command runs.
+                    self.release_buffer();
+                }
                 if let Some(ev) = ev {
                     return Ok(Some(ev));
                 }
@@ -89,6 +102,11 @@ impl ControlReader {
             if self.eof {
                 return Ok(None);
             }
+            // Everything buffered was decoded: wait for more without a buffer, then read
+            // into a fresh one (idle sessions, the common case, hold no read buffer).
+            self.release_buffer();
+            self.rd.ready().await?;
+            self.buf = vec![0u8; CONTROL_BUF];
             let n = self.rd.read_some(&mut self.buf).await?;
             if n == 0 {
                 self.eof = true;
@@ -403,7 +421,9 @@ impl Conn {
                 self.log_client(l);
             }
             let actions = self.session.handle_line(event);
-            self.execute(actions).await?;
+            // Boxed: the futures of commands (transfers above all) are large, and an idle
+            // session should not carry their space while it waits for its next line.
+            Box::pin(self.execute(actions)).await?;
         }
         Ok(())
     }
@@ -1564,5 +1584,36 @@ fn log_transfer(peer: &SocketAddr, req: &TransferRequest, outcome: &TransferOutc
             info!(%peer, transfer = %what, bytes, "transfer complete")
         }
         other => info!(%peer, transfer = %what, outcome = ?other, "transfer failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn an_idle_control_reader_holds_no_buffer() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (rd, _wr) = server.into_split();
+        let mut reader = ControlReader::new(ControlRead::Plain(rd), 512);
+        assert_eq!(reader.buf.capacity(), 0, "none before the first read");
+        client.write_all(b"NOOP\r\nPWD\r\nSY").await.unwrap();
+        let first = reader.next().await.unwrap();
+        assert!(matches!(first, Some(LineEvent::Line(ref l)) if l.as_slice() == b"NOOP"));
+        assert!(reader.buf.capacity() > 0, "PWD still buffered");
+        let second = reader.next().await.unwrap();
+        assert!(matches!(second, Some(LineEvent::Line(ref l)) if l.as_slice() == b"PWD"));
+        assert!(reader.buf.capacity() > 0, "SY still buffered");
+        client.write_all(b"ST\r\n").await.unwrap();
+        let third = reader.next().await.unwrap();
+        assert!(matches!(third, Some(LineEvent::Line(ref l)) if l.as_slice() == b"SYST"));
+        assert_eq!(reader.buf.capacity(), 0, "freed once everything is decoded");
+        drop(client);
+        assert!(reader.next().await.unwrap().is_none());
     }
 }

@@ -421,6 +421,20 @@ impl Server {
     }
 }
 
+/// Pause of the accept loop after an error that is not about one connection (no file
+/// descriptor left, no memory): short, as sessions ending free descriptors at any time.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// True for `accept` errors that concern only the connection being accepted (aborted or
+/// reset before it was accepted), after which the next accept may succeed at once.
+fn accept_error_is_per_connection(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::ConnectionAborted | K::ConnectionReset | K::Interrupted | K::WouldBlock
+    )
+}
+
 async fn accept_loop(
     listener: TcpListener,
     implicit_tls: bool,
@@ -437,10 +451,15 @@ async fn accept_loop(
                 Ok((stream, peer)) => {
                     sessions.spawn(conn::serve(stream, peer, implicit_tls, shared.clone(), stop.clone()));
                 }
+                Err(e) if accept_error_is_per_connection(&e) => {
+                    // That one client is gone already; the next one may be waiting.
+                    tracing::debug!(error = %e, "accept failed for one connection");
+                }
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
+                    // Out of file descriptors and the like: back off briefly instead of
+                    // spinning; pending clients wait in the listen backlog meanwhile.
                     warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             }
         }

@@ -57,6 +57,20 @@ fn gone() -> io::Error {
 }
 
 impl ControlRead {
+    /// Waits until a cleartext control connection has something to read (or is closed),
+    /// without holding a buffer: an idle session then costs no read buffer. Under TLS (whose
+    /// streams keep their own buffers) this returns at once. Cancel-safe.
+    pub async fn ready(&self) -> io::Result<()> {
+        match self {
+            ControlRead::Plain(rd) => {
+                let stream: &TcpStream = rd.as_ref();
+                stream.readable().await
+            }
+            ControlRead::Tls(_) => Ok(()),
+            ControlRead::Gone => Err(gone()),
+        }
+    }
+
     /// One read into `buf`.
     ///
     /// In cleartext this is not `AsyncRead::read`: tokio treats a short read as "socket

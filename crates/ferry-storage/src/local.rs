@@ -102,9 +102,16 @@ pub struct LocalFs {
 impl LocalFs {
     /// Opens the tree at `root`, creating the directory (and its parents) if missing.
     pub fn open(root: &Path) -> Result<LocalFs, StorageError> {
-        std::fs::create_dir_all(root).map_err(StorageError::from_io)?;
-        let dir = Dir::open_ambient_dir(root, cap_std::ambient_authority())
-            .map_err(StorageError::from_io)?;
+        // Opened first and created only when missing: every login opens its home, and the
+        // usual case (it exists) then costs one open instead of mkdir, stat and open.
+        let dir = match Dir::open_ambient_dir(root, cap_std::ambient_authority()) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(root).map_err(StorageError::from_io)?;
+                Dir::open_ambient_dir(root, cap_std::ambient_authority())
+            }
+            other => other,
+        }
+        .map_err(StorageError::from_io)?;
         Ok(LocalFs {
             root: Arc::new(dir),
         })

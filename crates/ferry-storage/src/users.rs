@@ -46,6 +46,8 @@
 //! keyed hash (HMAC-SHA256 under a per-`UserDb` random secret) of the name and password, so
 //! a burst of logins of one account pays the hash once; wrong passwords are never cached.
 //! See [`login_cache`] for what is stored, when it answers and what its timing reveals.
+//! Concurrent verifications of the same name and password (a cold burst, before the cache
+//! holds the login) wait for one hash and share its result ([`login_flight`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -63,8 +65,10 @@ use serde::{Deserialize, Serialize};
 use crate::{Access, Account, AccountPolicy, AuthError, Authenticator};
 
 pub mod login_cache;
+pub mod login_flight;
 
 use login_cache::{LoginCache, LoginCacheStats};
+use login_flight::{FlightStats, Flights};
 
 /// Longest user name, in characters.
 pub const MAX_NAME_LEN: usize = 64;
@@ -650,6 +654,7 @@ pub struct UserDb {
     anonymous_incoming: VirtualPath,
     users: HashMap<String, DbUser>,
     login_cache: LoginCache,
+    flights: Flights,
 }
 
 impl fmt::Debug for UserDb {
@@ -676,6 +681,7 @@ impl UserDb {
                 .unwrap_or_else(|_| VirtualPath::root()),
             users: HashMap::new(),
             login_cache: LoginCache::new(login_cache::DEFAULT_CAPACITY, login_cache::DEFAULT_TTL),
+            flights: Flights::new(login_flight::DEFAULT_FLIGHTS),
         }
     }
 
@@ -689,6 +695,11 @@ impl UserDb {
     /// Hits, misses and size of the login cache (see [`login_cache`]).
     pub fn cache_stats(&self) -> LoginCacheStats {
         self.login_cache.stats()
+    }
+
+    /// Hashes run and verifications that joined another's hash (see [`login_flight`]).
+    pub fn flight_stats(&self) -> FlightStats {
+        self.flights.stats()
     }
 
     /// Adds an account given in clear (e.g. `--user NAME:PASSWORD`): the password is hashed
@@ -822,7 +833,12 @@ impl Authenticator for UserDb {
                 .as_ref()
                 .map_or_else(|| DUMMY_HASH.to_string(), |u| u.hash.clone());
             let password = password.clone();
-            tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            // Same key and same stored hash: the same answer, so a concurrent verification
+            // of this login is joined rather than repeated.
+            self.flights
+                .verify(&key, fingerprint.as_ref(), move || {
+                    verify_password(&password, &hash)
+                })
                 .await
                 .map_err(|_| AuthError::Backend("password verification failed".to_string()))?
         };

@@ -30,6 +30,18 @@
 //! ends, and `STOPPING=1` when a stop signal arrives. A path or an abstract name (`@...`)
 //! is accepted; a notification that cannot be sent is logged and otherwise ignored.
 //!
+//! ## Open files
+//!
+//! Every session holds at least one file descriptor (its control connection; a passive
+//! listener, a data connection and an open file while it transfers). At start the server
+//! raises its soft `RLIMIT_NOFILE` to the hard limit ([`raise_open_files_limit`]), since
+//! the usual soft default (1024) would cap a server at about a thousand sessions whatever
+//! `max_sessions` says; the hard limit is the administrator's (raising it needs
+//! `CAP_SYS_RESOURCE`, e.g. `LimitNOFILE=` in a systemd unit). When even the hard limit is
+//! below what `max_sessions` needs, the start logs a warning. While the descriptors are
+//! exhausted, accepting waits a little and retries: pending clients stay in the listen
+//! backlog instead of being refused.
+//!
 //! ## `--check-config`
 //!
 //! [`check_config`] validates like a start (config file, flags, users file, TLS files and
@@ -647,10 +659,59 @@ pub fn serving_status(
     text
 }
 
+/// Highest soft limit of open files asked for when the hard limit is unlimited (Linux's
+/// default `fs.nr_open`).
+const MAX_OPEN_FILES: u64 = 1 << 20;
+
+/// Raises the soft limit of open files (`RLIMIT_NOFILE`) to the hard limit (at most
+/// [`MAX_OPEN_FILES`]) and returns the soft limit now in force, or `None` when it cannot
+/// be read.
+pub fn raise_open_files_limit() -> Option<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    let want = if hard == RLIM_INFINITY {
+        MAX_OPEN_FILES
+    } else {
+        hard
+    };
+    if soft != RLIM_INFINITY && soft < want {
+        match setrlimit(Resource::RLIMIT_NOFILE, want, hard) {
+            Ok(()) => return Some(want),
+            Err(e) => warn!(error = %e, soft, hard, "cannot raise the open files limit"),
+        }
+    }
+    Some(soft)
+}
+
+/// Descriptors a server needs for `max_sessions` sessions (0: no limit) held at once: the
+/// control connection of each, room for some transfers, and a margin for listeners, logs
+/// and storage.
+pub fn open_files_needed(max_sessions: u32) -> u64 {
+    u64::from(max_sessions)
+        .saturating_mul(5)
+        .div_ceil(4)
+        .saturating_add(64)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn open_files_limit_is_raised_to_the_hard_limit() {
+        use nix::sys::resource::{getrlimit, Resource, RLIM_INFINITY};
+        let soft = raise_open_files_limit().expect("readable");
+        let (now, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        assert_eq!(soft, now);
+        if hard != RLIM_INFINITY {
+            assert_eq!(now, hard, "soft raised to the hard limit");
+        }
+        assert_eq!(raise_open_files_limit(), Some(soft), "idempotent");
+        assert!(open_files_needed(1000) > 1000);
+        assert_eq!(open_files_needed(0), 64);
+        assert!(open_files_needed(u32::MAX) > u64::from(u32::MAX));
+    }
 
     #[test]
     fn lookup_refuses_root_and_unknown_users() {

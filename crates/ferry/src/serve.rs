@@ -145,6 +145,20 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     // passwords is slow on purpose.
     let mut server_config = server_config(settings, tls)?;
     server_config.observers.extend(observability.observers());
+    // Each session holds a descriptor: the usual soft limit (1024) would cap the sessions.
+    let max_sessions = server_config.limits.max_sessions;
+    match process::raise_open_files_limit() {
+        Some(open_files) if open_files < process::open_files_needed(max_sessions) => {
+            warn!(
+                open_files,
+                max_sessions,
+                "the open files limit is below what max_sessions needs; raise the hard \
+                 limit (e.g. LimitNOFILE= in a systemd unit)"
+            );
+        }
+        Some(open_files) => info!(open_files, "open files limit"),
+        None => {}
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

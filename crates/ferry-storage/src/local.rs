@@ -158,8 +158,15 @@ impl LocalFsFactory {
     }
 
     fn open_shared(&self, home: &Path) -> Result<LocalFs, StorageError> {
-        std::fs::create_dir_all(home).map_err(StorageError::from_io)?;
-        let meta = std::fs::metadata(home).map_err(StorageError::from_io)?;
+        // One stat per login when the home exists (the usual case); created when missing.
+        let meta = match std::fs::metadata(home) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(home).map_err(StorageError::from_io)?;
+                std::fs::metadata(home)
+            }
+            other => other,
+        }
+        .map_err(StorageError::from_io)?;
         let (dev, ino) = (
             std::os::unix::fs::MetadataExt::dev(&meta),
             std::os::unix::fs::MetadataExt::ino(&meta),

@@ -10,9 +10,14 @@
 //!   [`Access`], [`AuthError`], [`StorageFactory`]);
 //! - [`local`]: [`local::LocalFs`], the local filesystem backend, confined to a root with
 //!   `cap-std` (no `..`, absolute path or symlink can reach outside it), its blocking calls
-//!   on tokio's blocking pool; [`local::LocalFsFactory`] opens one per account home;
+//!   on tokio's blocking pool (downloads open their file inline when the kernel can resolve
+//!   the path from its cache; uploads can be spliced from a socket);
+//!   [`local::LocalFsFactory`] opens one per account home, shared by the sessions of that
+//!   home (one descriptor);
 //! - [`users`]: [`users::UserDb`], accounts from a users file (TOML, argon2id hashes) and
-//!   from the command line, plus anonymous access ([`users::AnonymousMode`]); and
+//!   from the command line, plus anonymous access ([`users::AnonymousMode`]); argon2id runs
+//!   on a few dedicated threads, concurrent logins with the same credentials share one
+//!   verification, and recent successful logins are cached under a keyed hash; and
 //!   [`users::UsersFile`], the users-file editing used by `ferry user`;
 //! - `tests/`: `local.rs` (confinement, uploads, listings, changes on a temporary tree) and
 //!   `users.rs` (users file, logins, anonymous modes, secrets kept out of `Debug`).

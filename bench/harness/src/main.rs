@@ -405,6 +405,7 @@ fn plain_suite(
     budget: u64,
     r: &mut ServerResults,
 ) -> Result<()> {
+    settle(big)?;
     let mut server = Server::start(kind, opts)?;
     scenarios::prepare_root(server.root(), big, sizes, peers::system_ids())?;
     let reps = args.reps;
@@ -517,6 +518,7 @@ fn tls_suite(
     big: &Path,
     r: &mut ServerResults,
 ) -> Result<()> {
+    settle(big)?;
     let server = Server::start(kind, opts)?;
     scenarios::prepare_root(
         server.root(),
@@ -563,6 +565,15 @@ fn write_random(path: &Path, bytes: u64) -> Result<()> {
     }
     f.flush()?;
     Ok(())
+}
+
+/// Start each server from the same memory state: write back what earlier servers'
+/// uploads left dirty, drop the page cache (when the machine allows it), and read the big
+/// file into the cache again.
+fn settle(big: &Path) -> Result<()> {
+    rustix::fs::sync();
+    let _ = std::fs::write("/proc/sys/vm/drop_caches", "1\n");
+    warm(big)
 }
 
 /// Read a file once so it is in the page cache.

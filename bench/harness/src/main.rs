@@ -67,11 +67,9 @@ enum Cmd {
     },
 }
 
+/// The options `run` and `soak` share: the server binary and the CPUs.
 #[derive(clap::Args, Clone)]
-struct RunArgs {
-    /// Servers, comma-separated (ferry, vsftpd, pure-ftpd, proftpd, pyftpdlib).
-    #[arg(long, default_value = "ferry,vsftpd,pure-ftpd,proftpd,pyftpdlib")]
-    servers: String,
+struct Setup {
     /// The `ferry` binary (default: next to this program).
     #[arg(long)]
     ferry: Option<PathBuf>,
@@ -84,6 +82,26 @@ struct RunArgs {
     /// Do not pin (one-CPU machines).
     #[arg(long)]
     no_pin: bool,
+}
+
+impl Setup {
+    /// The server and client CPUs (None when not pinned).
+    fn cpus(&self) -> (Option<usize>, Option<usize>) {
+        if self.no_pin {
+            (None, None)
+        } else {
+            (Some(self.server_cpu), Some(self.client_cpu))
+        }
+    }
+}
+
+#[derive(clap::Args, Clone)]
+struct RunArgs {
+    /// Servers, comma-separated (ferry, vsftpd, pure-ftpd, proftpd, pyftpdlib).
+    #[arg(long, default_value = "ferry,vsftpd,pure-ftpd,proftpd,pyftpdlib")]
+    servers: String,
+    #[command(flatten)]
+    setup: Setup,
     /// Repetitions of each measurement (big transfers and bursts; small files and
     /// listings use min(reps, 3) and reps).
     #[arg(long, default_value_t = 5)]
@@ -129,18 +147,8 @@ struct SoakArgs {
     /// Minutes the clients run.
     #[arg(long, default_value_t = 10.0)]
     minutes: f64,
-    /// The `ferry` binary (default: next to this program).
-    #[arg(long)]
-    ferry: Option<PathBuf>,
-    /// CPU the server runs on.
-    #[arg(long, default_value_t = 0)]
-    server_cpu: usize,
-    /// CPU the clients run on.
-    #[arg(long, default_value_t = 1)]
-    client_cpu: usize,
-    /// Do not pin.
-    #[arg(long)]
-    no_pin: bool,
+    #[command(flatten)]
+    setup: Setup,
     /// Where the raw results go (JSON).
     #[arg(long, default_value = "soak-results.json")]
     json: PathBuf,
@@ -173,18 +181,14 @@ fn run_soak(args: SoakArgs) -> Result<()> {
         bail!("run as root: the server switches to the ferrytest account");
     }
     raise_fd_limit();
-    let (cpu, client_cpu) = if args.no_pin {
-        (None, None)
-    } else {
-        (Some(args.server_cpu), Some(args.client_cpu))
-    };
+    let (cpu, client_cpu) = args.setup.cpus();
     servers::pin_self(client_cpu)?;
     let opts = StartOptions {
         ftps: false,
         passive_ports: 2000,
         cpu,
         client_cpu,
-        ferry_bin: ferry_binary(&args.ferry)?,
+        ferry_bin: ferry_binary(&args.setup.ferry)?,
     };
     let duration = std::time::Duration::from_secs_f64(args.minutes * 60.0);
     eprintln!("== soak: {} clients for {} min", args.clients, args.minutes);
@@ -269,13 +273,9 @@ fn run(args: RunArgs) -> Result<()> {
         noops: args.noops,
         idle_counts,
     };
-    let (server_cpu, client_cpu) = if args.no_pin {
-        (None, None)
-    } else {
-        (Some(args.server_cpu), Some(args.client_cpu))
-    };
+    let (server_cpu, client_cpu) = args.setup.cpus();
     servers::pin_self(client_cpu)?;
-    let ferry_bin = ferry_binary(&args.ferry)?;
+    let ferry_bin = ferry_binary(&args.setup.ferry)?;
     let work = match &args.work {
         Some(w) => {
             std::fs::create_dir_all(w)?;

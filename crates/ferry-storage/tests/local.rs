@@ -104,17 +104,22 @@ async fn open_creates_missing_root() {
     assert!(root.is_dir());
 }
 
+/// A read-write account `alice` whose home is `home`.
+fn alice_at(home: &Path) -> Account {
+    Account {
+        name: "alice".into(),
+        home: home.to_path_buf(),
+        access: Access::ReadWrite,
+        anonymous: false,
+        policy: Default::default(),
+    }
+}
+
 #[tokio::test]
 async fn factory_opens_account_home() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let home = tmp.path().join("home");
-    let account = Account {
-        name: "alice".into(),
-        home: home.clone(),
-        access: Access::ReadWrite,
-        anonymous: false,
-        policy: Default::default(),
-    };
+    let account = alice_at(&home);
     let storage = LocalFsFactory::new().open(&account).expect("open");
     storage.mkdir(&vp("x")).await.expect("mkdir");
     assert!(home.join("x").is_dir());
@@ -129,13 +134,7 @@ fn open_fds() -> usize {
 async fn factory_shares_one_handle_per_home_and_follows_a_replaced_home() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let home = tmp.path().join("home");
-    let account = Account {
-        name: "alice".into(),
-        home: home.clone(),
-        access: Access::ReadWrite,
-        anonymous: false,
-        policy: Default::default(),
-    };
+    let account = alice_at(&home);
     let factory = LocalFsFactory::new();
     let first = factory.open(&account).expect("open");
     let before = open_fds();

@@ -54,8 +54,9 @@ use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Mutex, PoisonError};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
 use async_trait::async_trait;
 use ferry_proto::perm::{Perm, PermSet, Permissions};
@@ -627,14 +628,73 @@ pub fn hash_password(password: &Password) -> Result<String, UsersError> {
         .map_err(|e| UsersError::Hash(e.to_string()))
 }
 
-/// True if `password` matches the PHC string `phc` (false for a malformed `phc`).
+/// True if `password` matches the argon2 PHC string `phc` (false for a malformed `phc` or
+/// another algorithm).
+///
+/// The working memory of the hash (19 MiB with the default parameters) comes from
+/// [`with_working_memory`]: allocated once and reused, so a server's memory does not step
+/// up each time a cached login expires and is verified again.
 pub fn verify_password(password: &Password, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(hash) => Argon2::default()
-            .verify_password(password.expose().as_bytes(), &hash)
-            .is_ok(),
-        Err(_) => false,
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        argon2::Algorithm::try_from(hash.algorithm),
+        argon2::Params::try_from(&hash),
+    ) else {
+        return false;
+    };
+    let version = match hash.version.map(argon2::Version::try_from) {
+        None => argon2::Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    let computed = with_working_memory(blocks, |memory| {
+        argon2
+            .hash_password_into_with_memory(password.expose().as_bytes(), salt, &mut out, memory)
+            .is_ok()
+    });
+    // `Output`'s comparison is constant-time.
+    computed && argon2::password_hash::Output::new(&out).is_ok_and(|o| o == expected)
+}
+
+/// Argon2 working memory kept for the next verification.
+static WORKING_MEMORY: Mutex<Vec<Vec<argon2::Block>>> = Mutex::new(Vec::new());
+/// At most this many working memories are kept (one per concurrent verification; the
+/// hash threads number the CPUs, at least 2).
+const KEPT_WORKING_MEMORIES: usize = 4;
+
+/// Runs `f` with `blocks` blocks of argon2 working memory taken from (and given back to,
+/// zeroed) the kept ones.
+fn with_working_memory<R>(blocks: usize, f: impl FnOnce(&mut [argon2::Block]) -> R) -> R {
+    let mut memory = WORKING_MEMORY
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pop()
+        .unwrap_or_default();
+    if memory.len() < blocks {
+        memory.resize(blocks, argon2::Block::default());
     }
+    let result = f(memory.get_mut(..blocks).unwrap_or_default());
+    // Nothing derived from a password stays in memory between verifications.
+    memory.fill(argon2::Block::default());
+    let mut kept = WORKING_MEMORY
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if kept.len() < KEPT_WORKING_MEMORIES {
+        kept.push(memory);
+    }
+    result
 }
 
 /// One account known to a [`UserDb`].

@@ -726,3 +726,39 @@ async fn login_cache_entries_expire_and_can_be_turned_off() {
         assert_eq!(stats(&db), (0, misses, 0), "capacity 0: no cache");
     }
 }
+
+#[test]
+fn verify_password_follows_the_parameters_of_each_hash() {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    // Hashes made elsewhere with other parameters, versions and variants verify too.
+    let salt = SaltString::encode_b64(b"sixteen byte slt").expect("salt");
+    for (algorithm, version, m, t, p) in [
+        (argon2::Algorithm::Argon2id, argon2::Version::V0x13, 8, 1, 1),
+        (
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            64,
+            3,
+            2,
+        ),
+        (argon2::Algorithm::Argon2i, argon2::Version::V0x13, 32, 2, 1),
+        (argon2::Algorithm::Argon2d, argon2::Version::V0x10, 16, 1, 1),
+    ] {
+        let params = argon2::Params::new(m, t, p, None).expect("params");
+        let phc = argon2::Argon2::new(algorithm, version, params)
+            .hash_password(b"right", &salt)
+            .expect("hash")
+            .to_string();
+        assert!(verify_password(&Password::new("right"), &phc), "{phc}");
+        assert!(!verify_password(&Password::new("wrong"), &phc), "{phc}");
+        // The memory kept from a larger hash serves a smaller one, and back.
+        let default = hash_password(&Password::new("right")).expect("hash");
+        assert!(verify_password(&Password::new("right"), &default));
+        assert!(!verify_password(&Password::new("Right"), &default));
+    }
+    // Another algorithm's PHC string is not an argon2 hash.
+    assert!(!verify_password(
+        &Password::new("x"),
+        "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E"
+    ));
+}

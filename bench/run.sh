@@ -2,7 +2,7 @@
 # The whole benchmark of issue 8 in one run: Ferry against vsftpd, pure-ftpd, proftpd and
 # pyftpdlib, then `ferry analyze` against tshark; writes bench/BENCHMARKS.md.
 #
-#   sudo bench/run.sh                 # everything (about 30-40 minutes on 2 CPUs)
+#   sudo bench/run.sh                 # everything (about 10 minutes on 2 CPUs, after the build)
 #   sudo bench/run.sh --servers ferry,pyftpdlib --reps 3 --idle 1000   # a subset
 #
 # Every argument goes to `ferry-bench run` (see `target/release/ferry-bench run --help`).

@@ -237,16 +237,7 @@ impl Control {
         let Some(Conn::Plain(tcp)) = self.conn.take() else {
             bail!("AUTH TLS twice");
         };
-        let name = ServerName::IpAddress(self.host.into());
-        let conn = ClientConnection::new(Arc::clone(&config), name)?;
-        let mut stream = StreamOwned::new(conn, tcp);
-        while stream.conn.is_handshaking() {
-            stream
-                .conn
-                .complete_io(&mut stream.sock)
-                .context("TLS handshake")?;
-        }
-        self.conn = Some(Conn::Tls(Box::new(stream)));
+        self.conn = Some(handshake(&config, self.host, tcp).context("TLS handshake")?);
         self.tls = Some(config);
         Ok(())
     }
@@ -285,18 +276,7 @@ impl Control {
     /// Wrap a data connection in TLS when PROT P is on (handshake done at once).
     pub fn protect(&self, tcp: TcpStream) -> Result<Conn> {
         match (&self.tls, self.prot_p) {
-            (Some(config), true) => {
-                let name = ServerName::IpAddress(self.host.into());
-                let conn = ClientConnection::new(Arc::clone(config), name)?;
-                let mut stream = StreamOwned::new(conn, tcp);
-                while stream.conn.is_handshaking() {
-                    stream
-                        .conn
-                        .complete_io(&mut stream.sock)
-                        .context("data TLS handshake")?;
-                }
-                Ok(Conn::Tls(Box::new(stream)))
-            }
+            (Some(config), true) => handshake(config, self.host, tcp).context("data TLS handshake"),
             _ => Ok(Conn::Plain(tcp)),
         }
     }
@@ -410,6 +390,16 @@ pub fn send_file(sock: &TcpStream, file: &std::fs::File) -> io::Result<u64> {
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// A TLS client handshake on `tcp` (resuming a session of `config` when it has one).
+fn handshake(config: &Arc<ClientConfig>, host: IpAddr, tcp: TcpStream) -> Result<Conn> {
+    let conn = ClientConnection::new(Arc::clone(config), ServerName::IpAddress(host.into()))?;
+    let mut stream = StreamOwned::new(conn, tcp);
+    while stream.conn.is_handshaking() {
+        stream.conn.complete_io(&mut stream.sock)?;
+    }
+    Ok(Conn::Tls(Box::new(stream)))
 }
 
 /// Read until EOF into `buf` (overwritten), returning the count.

@@ -137,6 +137,21 @@ struct RunArgs {
     /// Work directory (the big file, the servers' temporary roots are elsewhere).
     #[arg(long)]
     work: Option<PathBuf>,
+    /// Only these measurements, comma-separated (noop, small, list, burst, big, idle,
+    /// ftps); the loopback ceiling is measured whenever `big` is. Default: all. For
+    /// quick checks while tuning; BENCHMARKS.md comes from a full run.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+/// The measurements `--only` can pick.
+const MEASUREMENTS: [&str; 7] = ["noop", "small", "list", "burst", "big", "idle", "ftps"];
+
+impl RunArgs {
+    /// Whether measurement `what` (one of [`MEASUREMENTS`]) runs.
+    fn wants(&self, what: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == what)
+    }
 }
 
 #[derive(clap::Args, Clone)]
@@ -273,6 +288,16 @@ fn run(args: RunArgs) -> Result<()> {
         noops: args.noops,
         idle_counts,
     };
+    if let Some(bad) = args
+        .only
+        .iter()
+        .find(|o| !MEASUREMENTS.contains(&o.as_str()))
+    {
+        bail!(
+            "unknown measurement {bad:?} (known: {})",
+            MEASUREMENTS.join(", ")
+        );
+    }
     let (server_cpu, client_cpu) = args.setup.cpus();
     servers::pin_self(client_cpu)?;
     let ferry_bin = ferry_binary(&args.setup.ferry)?;
@@ -296,8 +321,11 @@ fn run(args: RunArgs) -> Result<()> {
     )?;
     warm(&big)?;
 
-    eprintln!("== loopback ceiling");
-    let mut ceiling = measure_ceiling(&big, args.reps, server_cpu, client_cpu, &sizes)?;
+    let mut ceiling = Vec::new();
+    if args.wants("big") {
+        eprintln!("== loopback ceiling");
+        ceiling = measure_ceiling(&big, args.reps, server_cpu, client_cpu, &sizes)?;
+    }
     let budget = args.idle_budget_mib.map(|m| m << 20).unwrap_or_else(|| {
         let (_, available) = procfs::mem_total_available();
         available / 2
@@ -322,9 +350,10 @@ fn run(args: RunArgs) -> Result<()> {
             Err(e) => r.errors.push(format!("plain: {e:#}")),
         }
         let tls_opts = StartOptions { ftps: true, ..opts };
-        match tls_suite(kind, &tls_opts, &args, &sizes, &big, &mut r) {
-            Ok(()) => {}
-            Err(e) => r.errors.push(format!("ftps: {e:#}")),
+        if args.wants("ftps") {
+            if let Err(e) = tls_suite(kind, &tls_opts, &args, &sizes, &big, &mut r) {
+                r.errors.push(format!("ftps: {e:#}"));
+            }
         }
         for e in &r.errors {
             eprintln!("   error: {e}");
@@ -333,10 +362,12 @@ fn run(args: RunArgs) -> Result<()> {
         // Partial results survive a later crash.
         write_results(&args, &sizes, &ceiling, &all, started)?;
     }
-    eprintln!("== loopback ceiling (again)");
-    ceiling.extend(measure_ceiling(
-        &big, args.reps, server_cpu, client_cpu, &sizes,
-    )?);
+    if args.wants("big") {
+        eprintln!("== loopback ceiling (again)");
+        ceiling.extend(measure_ceiling(
+            &big, args.reps, server_cpu, client_cpu, &sizes,
+        )?);
+    }
     write_results(&args, &sizes, &ceiling, &all, started)?;
     eprintln!(
         "== done in {:.0} s: {} and {}",
@@ -411,33 +442,46 @@ fn plain_suite(
     let reps = args.reps;
     let small_reps = reps.min(3);
     let e = &mut r.errors;
-    eprintln!("   NOOP");
-    r.noop = record(e, "noop", scenarios::noop(&server, small_reps, sizes));
-    eprintln!("   small files");
-    r.small_down = record(
-        e,
-        "small down",
-        scenarios::small_down(&server, small_reps, sizes),
-    );
-    r.small_up = record(
-        e,
-        "small up",
-        scenarios::small_up(&server, small_reps, sizes),
-    );
-    eprintln!("   listings");
-    r.list = record(e, "LIST", scenarios::listing(&server, "LIST", reps));
-    if kind.has_mlsd() {
-        r.mlsd = record(e, "MLSD", scenarios::listing(&server, "MLSD", reps));
+    if args.wants("noop") {
+        eprintln!("   NOOP");
+        r.noop = record(e, "noop", scenarios::noop(&server, small_reps, sizes));
     }
-    eprintln!("   burst");
-    r.burst = record(e, "burst", scenarios::burst(&server, reps, sizes));
-    eprintln!("   big transfers");
-    r.retr = record(e, "RETR", scenarios::retr_big(&server, false, reps, sizes));
-    r.stor = record(
-        e,
-        "STOR",
-        scenarios::stor_big(&server, false, reps, big, sizes),
-    );
+    if args.wants("small") {
+        eprintln!("   small files");
+        r.small_down = record(
+            e,
+            "small down",
+            scenarios::small_down(&server, small_reps, sizes),
+        );
+        r.small_up = record(
+            e,
+            "small up",
+            scenarios::small_up(&server, small_reps, sizes),
+        );
+    }
+    if args.wants("list") {
+        eprintln!("   listings");
+        r.list = record(e, "LIST", scenarios::listing(&server, "LIST", reps));
+        if kind.has_mlsd() {
+            r.mlsd = record(e, "MLSD", scenarios::listing(&server, "MLSD", reps));
+        }
+    }
+    if args.wants("burst") {
+        eprintln!("   burst");
+        r.burst = record(e, "burst", scenarios::burst(&server, reps, sizes));
+    }
+    if args.wants("big") {
+        eprintln!("   big transfers");
+        r.retr = record(e, "RETR", scenarios::retr_big(&server, false, reps, sizes));
+        r.stor = record(
+            e,
+            "STOR",
+            scenarios::stor_big(&server, false, reps, big, sizes),
+        );
+    }
+    if !args.wants("idle") {
+        return Ok(());
+    }
     let mut previous: Option<f64> = None;
     for &count in &sizes.idle_counts {
         if let Some(per) = previous {

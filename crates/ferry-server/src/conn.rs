@@ -158,6 +158,8 @@ struct Conn {
     /// The logged-in account (its policy: permissions, quota, rates).
     account: Option<ferry_storage::Account>,
     passive: Option<TcpListener>,
+    /// The listener of the last complete passive transfer, for the next PASV/EPSV.
+    spare_passive: Option<data::SparePassive>,
     queued: VecDeque<LineEvent>,
     closing: bool,
     /// The last command was a download that completed (the client may still be reading).
@@ -282,6 +284,7 @@ pub(crate) async fn serve(
         storage: None,
         account: None,
         passive: None,
+        spare_passive: None,
         queued: VecDeque::new(),
         closing: false,
         download_just_ended: false,
@@ -397,9 +400,22 @@ impl Conn {
                 if *stop.borrow() {
                     return self.close_for_shutdown().await;
                 }
+                // A kept passive listener lives SPARE_PASSIVE_KEEP at most: the first wait
+                // is that long, and its end only drops the listener (the idle wait then
+                // starts again, so the idle timeout may run that much longer once).
+                let spare = self.spare_passive.is_some() && wait > data::SPARE_PASSIVE_KEEP;
+                let first_wait = if spare {
+                    data::SPARE_PASSIVE_KEEP
+                } else {
+                    wait
+                };
                 tokio::select! {
                     _ = stop.changed() => return self.close_for_shutdown().await,
-                    r = tokio::time::timeout(wait, self.reader.next()) => match r {
+                    r = tokio::time::timeout(first_wait, self.reader.next()) => match r {
+                        Err(_) if spare => {
+                            self.spare_passive = None;
+                            continue;
+                        }
                         Err(_) => {
                             let text = if login_deadline {
                                 "Login timeout: closing control connection."
@@ -512,8 +528,10 @@ impl Conn {
                     self.storage = None;
                     self.account = None;
                     self.user_ticket = None;
+                    self.spare_passive = None;
                     Vec::new()
                 }
+                // (Also the end of every transfer: a kept listener stays, see data.rs.)
                 Action::ClearDataSetup => {
                     self.passive = None;
                     self.passive_ticket = None;
@@ -522,6 +540,16 @@ impl Conn {
                 Action::OpenPassive => {
                     self.passive = None;
                     self.passive_ticket = None;
+                    if let Some((listener, port, ticket)) = self
+                        .spare_passive
+                        .take()
+                        .and_then(data::SparePassive::reuse)
+                    {
+                        self.passive = Some(listener);
+                        self.passive_ticket = ticket;
+                        todo.extend(self.session.on_passive(Ok(port)));
+                        continue;
+                    }
                     let max = self.shared.live.limits().max_passive_listeners;
                     let Some(slot) = self.shared.gate.passive(max) else {
                         warn!(peer = %self.peer, "passive listener refused: the server has its maximum open");
@@ -1233,7 +1261,6 @@ impl Conn {
                 Raced::Done(Err(outcome)) => return Ok((outcome, None)),
                 Raced::Done(Ok(v)) => v,
             };
-        drop(passive);
         let _ = stream.set_nodelay(true);
         let tls = if req.protect {
             match self.data_tls_config(req.kind.is_upload()) {
@@ -1360,7 +1387,19 @@ impl Conn {
         {
             Raced::Aborted => Ok((TransferOutcome::Aborted, name)),
             Raced::ControlLost => Ok((control_lost(), name)),
-            Raced::Done(outcome) => Ok((outcome, name)),
+            Raced::Done(outcome) => {
+                // The listener (with its slot) stays for the next PASV/EPSV of a batch.
+                if let (TransferOutcome::Complete { .. }, Some(listener)) = (&outcome, passive) {
+                    if let Ok(addr) = listener.local_addr() {
+                        self.spare_passive = Some(data::SparePassive::new(
+                            listener,
+                            addr.port(),
+                            self.passive_ticket.take(),
+                        ));
+                    }
+                }
+                Ok((outcome, name))
+            }
         }
     }
 

@@ -10,6 +10,13 @@
 //!   peer's IP, or it is refused like a foreign one.
 //! - Active connects go only to the address the session state machine already checked
 //!   (control peer IP, port ≥ 1024), from the control connection's local address.
+//! - After a complete passive transfer the session keeps its listener as a
+//!   [`SparePassive`] for [`SPARE_PASSIVE_KEEP`], so the next PASV/EPSV of a batch of
+//!   transfers (mget, mput) gets the same port without a new socket, bind and listen.
+//!   It is dropped sooner on logout (REIN, a new USER). A spare with a connection already
+//!   waiting in its queue (someone connected between transfers) is never reused: it is
+//!   closed and a fresh listener is opened, so the theft window stays the one of a new
+//!   listener (from the 227/229 reply to the client's connect).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -23,12 +30,58 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::{timeout_at, Instant};
 use tracing::{debug, warn};
 
+use crate::gate::PassiveTicket;
 use crate::proxy;
 
 /// Connections from a wrong address tolerated on one passive listener before giving up.
 const MAX_FOREIGN_CONNECTIONS: u32 = 32;
 /// How long a trusted proxy may take to send the PROXY header of a data connection.
 pub const PROXY_HEADER_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a session keeps the listener of its last passive transfer for the next
+/// PASV/EPSV.
+pub const SPARE_PASSIVE_KEEP: Duration = Duration::from_secs(2);
+
+/// The listener of a session's last complete passive transfer, kept for its next
+/// PASV/EPSV (see the module documentation).
+pub(crate) struct SparePassive {
+    listener: TcpListener,
+    port: u16,
+    /// The listener's slot in the server's count of passive listeners.
+    ticket: Option<PassiveTicket>,
+}
+
+impl SparePassive {
+    /// Keeps `listener` (bound on `port`) with its slot.
+    pub(crate) fn new(
+        listener: TcpListener,
+        port: u16,
+        ticket: Option<PassiveTicket>,
+    ) -> SparePassive {
+        SparePassive {
+            listener,
+            port,
+            ticket,
+        }
+    }
+
+    /// The listener, its port and its slot, ready for the next transfer; `None` (the
+    /// listener closed) when a connection is already waiting on it, or the check fails.
+    pub(crate) fn reuse(self) -> Option<(TcpListener, u16, Option<PassiveTicket>)> {
+        match rustix::net::accept(&self.listener) {
+            Err(rustix::io::Errno::AGAIN) => Some((self.listener, self.port, self.ticket)),
+            Ok(early) => {
+                debug!(
+                    port = self.port,
+                    "connection waiting on a kept passive listener: not reused"
+                );
+                drop(early);
+                None
+            }
+            Err(_) => None,
+        }
+    }
+}
 
 /// Binds a listener on `ip`, on a free port from `range` (or any port when `None`).
 pub fn open_passive(ip: IpAddr, range: Option<&RangeInclusive<u16>>) -> io::Result<TcpListener> {

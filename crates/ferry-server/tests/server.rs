@@ -97,7 +97,9 @@ async fn repeated_pasv_reuses_a_small_port_range_without_leaking() {
         .expect("read");
     assert_eq!(got, b"hello\n");
     assert_eq!(c.reply().await.0, 226);
-    // After the transfer the listener is gone too.
+    // After the transfer the listener is kept for the next EPSV a little while, then
+    // closed.
+    tokio::time::sleep(SPARE_GONE).await;
     assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err());
     // Many sessions each asking for PASV and quitting leave the range free as well.
     for _ in 0..20 {
@@ -217,6 +219,70 @@ async fn abor_sent_as_urgent_data_is_seen_at_once() {
         .await
         .expect("in time")
         .expect("client");
+    stop(server).await;
+}
+
+/// Longer than the server keeps a passive listener after a transfer (2 s).
+const SPARE_GONE: Duration = Duration::from_millis(2600);
+
+/// Downloads `name` over a new data connection to `port`, checking it is `want`.
+async fn get_on(c: &mut Client, port: u16, name: &str, want: &[u8]) {
+    let mut data = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("data connect");
+    assert_eq!(c.cmd(&format!("RETR {name}")).await.0, 150);
+    let mut got = Vec::new();
+    timeout(STEP, data.read_to_end(&mut got))
+        .await
+        .expect("in time")
+        .expect("read");
+    assert_eq!(got, want);
+    assert_eq!(c.reply().await.0, 226);
+}
+
+#[tokio::test]
+async fn a_batch_of_transfers_keeps_one_passive_listener() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("f.txt"), b"hello\n").expect("write");
+    let server = start(dir.path(), |c| c.passive_ports = Some(24210..=24230)).await;
+    let mut c = login(server.addr).await;
+    assert_eq!(c.cmd("TYPE I").await.0, 200);
+    // A complete transfer leaves its listener for the next EPSV: the same port serves
+    // the next transfer (mget-like batches skip a socket, bind and listen each).
+    let first = c.epsv_port().await;
+    get_on(&mut c, first, "f.txt", b"hello\n").await;
+    assert_eq!(c.cmd("SIZE f.txt").await.0, 213);
+    let second = c.epsv_port().await;
+    assert_eq!(second, first, "the kept listener is reused");
+    get_on(&mut c, second, "f.txt", b"hello\n").await;
+    // A connection made to the kept listener between transfers (someone guessing the
+    // port) makes the server drop it: the next EPSV gets a fresh listener, and the early
+    // connection is closed, never used for data.
+    let mut stray = TcpStream::connect(("127.0.0.1", second))
+        .await
+        .expect("stray connect");
+    let third = c.epsv_port().await;
+    assert_ne!(
+        third, second,
+        "a listener with a waiting connection is not reused"
+    );
+    let mut buf = [0u8; 16];
+    let n = timeout(STEP, stray.read(&mut buf))
+        .await
+        .expect("closed in time");
+    assert!(
+        matches!(n, Ok(0) | Err(_)),
+        "the stray connection is closed"
+    );
+    get_on(&mut c, third, "f.txt", b"hello\n").await;
+    // An idle session does not keep it.
+    tokio::time::sleep(SPARE_GONE).await;
+    assert!(TcpStream::connect(("127.0.0.1", third)).await.is_err());
+    assert_eq!(c.cmd("NOOP").await.0, 200);
+    // A failed transfer keeps nothing either.
+    let port = c.epsv_port().await;
+    assert_eq!(c.cmd("RETR missing.txt").await.0, 550);
+    assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err());
     stop(server).await;
 }
 

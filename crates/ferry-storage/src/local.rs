@@ -389,12 +389,15 @@ impl Storage for LocalFs {
 
     async fn list(&self, path: &VirtualPath) -> Result<Box<dyn DirLister>, StorageError> {
         let rel = readable_rel(path)?;
-        let entries = self
-            .blocking(move |root| root.read_dir(&rel).map_err(io_err))
+        // The first batch is read on the same trip to the blocking pool as the open: a
+        // small directory (the usual one) then costs one trip instead of two.
+        let (entries, first) = self
+            .blocking(move |root| {
+                let entries = root.read_dir(&rel).map_err(io_err)?;
+                Ok(read_batch(entries, FIRST_BATCH))
+            })
             .await?;
-        Ok(Box::new(LocalLister {
-            entries: Some(entries),
-        }))
+        Ok(Box::new(LocalLister { entries, first }))
     }
 
     async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<ReadHandle, StorageError> {
@@ -590,19 +593,28 @@ impl Storage for LocalFs {
     }
 }
 
+/// Entries read with the open of a listed directory ([`LocalLister`]).
+const FIRST_BATCH: usize = 1024;
+
 /// Streams a directory with the `ReadDir` iterator kept between batches.
 struct LocalLister {
     /// `None` once the end (or an unreadable directory stream) was reached.
     entries: Option<ReadDir>,
+    /// Entries read ahead with the open, handed out before any new read.
+    first: Vec<EntryInfo>,
 }
 
 #[async_trait]
 impl DirLister for LocalLister {
     async fn next_batch(&mut self, max: usize) -> Result<Vec<Metadata>, StorageError> {
+        let max = max.clamp(1, MAX_BATCH);
+        if !self.first.is_empty() {
+            let rest = self.first.split_off(max.min(self.first.len()));
+            return Ok(std::mem::replace(&mut self.first, rest));
+        }
         let Some(entries) = self.entries.take() else {
             return Ok(Vec::new());
         };
-        let max = max.clamp(1, MAX_BATCH);
         let (entries, batch) = run_blocking(move || Ok(read_batch(entries, max))).await?;
         self.entries = entries;
         Ok(batch)
@@ -778,6 +790,14 @@ impl SinkState {
                 return Err(io_err(e));
             }
         }
+        // Any complete upload ends the file's old page layout (the server writes the new
+        // one of a STRU P upload afterwards). Dropped here, on the thread already doing
+        // this upload's file work: the server's `set_page_layout(None)` that follows then
+        // finds the name absent in the kernel's caches and needs no trip of its own. (A
+        // failure here is left to that call, which reports it.)
+        let _ = self
+            .parent
+            .remove_file(format!(".{}{PAGES_SUFFIX}", self.target));
         Ok(self.written)
     }
 

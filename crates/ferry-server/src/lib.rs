@@ -16,7 +16,8 @@
 //!   An idle session waits for readability holding no read buffer, and the futures of
 //!   commands are boxed, so an idle logged-in session costs about 5-8 KiB;
 //! - `data`: passive listeners (port range, bound to the control connection's local
-//!   address, only the control peer's IP accepted) and active connects;
+//!   address, only the control peer's IP accepted; a complete transfer's listener is kept
+//!   2 s for the next PASV/EPSV of a batch) and active connects;
 //! - `transfer`: file and listing transfers: `sendfile(2)` for downloads and `splice(2)`
 //!   (socket → pipe → file) for uploads when wire bytes equal file bytes (TYPE I/L 8,
 //!   STRU F, MODE S, no TLS; not APPE), otherwise bounded buffers through the

@@ -8,10 +8,13 @@
 //! file is read or a directory entered, and listed as symlinks.
 //!
 //! The filesystem calls are blocking; each runs in `tokio::task::spawn_blocking`, except
-//! two that cannot wait for the disk and run on the calling thread first: opening a file
-//! to read and checking that a page layout is absent, through `openat2(2)` with
-//! `RESOLVE_CACHED` (the kernel refuses unless the whole lookup is in its caches), same
-//! confinement as cap-std; when that does not succeed they go the blocking way.
+//! three that cannot wait for the disk and run on the calling thread first: opening a
+//! file to read, reading an entry's metadata, and checking that a page layout is absent,
+//! through `openat2(2)` with `RESOLVE_CACHED` (the kernel refuses unless the whole lookup
+//! is in its caches), same confinement as cap-std; when that does not succeed they go the
+//! blocking way. A trip to the blocking pool costs two thread switches, so the others
+//! are grouped: a listing reads its first 1,024 entries on the trip that opens the
+//! directory, and an upload's `finish` drops the old page layout on its own trip.
 //!
 //! Uploads ([`LocalFs::open_write`]) follow [`WriteMode`]:
 //! - `Replace` of an existing file writes to `.ferry-upload-<random>` in the same directory
@@ -283,14 +286,20 @@ fn clear_nonblock(file: &std::fs::File) {
 /// (`RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`: no `..` nor symlink leads out of the root)
 /// and with `RESOLVE_CACHED`: the kernel fails it (`EAGAIN`) unless every component is
 /// already in its caches, so it never waits for the disk and may run on an async thread.
-/// `O_NONBLOCK` and `O_CLOEXEC` are added (a FIFO cannot hang the open). Callers fall back
-/// to the blocking path on any error but those they handle.
+/// `O_NONBLOCK` (not with `O_PATH`) and `O_CLOEXEC` are added (a FIFO cannot hang the
+/// open). Callers fall back to the blocking path on any error but those they handle.
 fn open_cached(root: &Dir, rel: &str, flags: rustix::fs::OFlags) -> rustix::io::Result<OwnedFd> {
     use rustix::fs::{OFlags, ResolveFlags};
+    // openat2(2) refuses O_NONBLOCK with O_PATH (EINVAL), which opens nothing anyway.
+    let extra = if flags.contains(OFlags::PATH) {
+        OFlags::CLOEXEC
+    } else {
+        OFlags::NONBLOCK | OFlags::CLOEXEC
+    };
     rustix::fs::openat2(
         root,
         rel,
-        flags | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        flags | extra,
         rustix::fs::Mode::empty(),
         ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS | ResolveFlags::CACHED,
     )
@@ -361,6 +370,32 @@ mod tests {
             assert_eq!(super::unique_id(d, i), format!("{d:x}g{i:x}"));
         }
     }
+
+    /// The cached open takes `O_PATH` (metadata, page-layout probes): openat2 refuses
+    /// `O_NONBLOCK` with it, which once made every such probe fail and go to the pool.
+    #[test]
+    fn cached_open_works_with_o_path() {
+        use rustix::fs::OFlags;
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("f"), b"abc").expect("write");
+        let root = cap_std::fs::Dir::open_ambient_dir(dir.path(), cap_std::ambient_authority())
+            .expect("root");
+        // Looked up once (as a listing or the upload that made it would), so cached.
+        std::fs::metadata(dir.path().join("f")).expect("stat");
+        let fd = super::open_cached(&root, "f", OFlags::PATH).expect("cached O_PATH open");
+        let md = std::fs::File::from(fd).metadata().expect("fstat of O_PATH");
+        assert_eq!(md.len(), 3);
+        let fd = super::open_cached(&root, "f", OFlags::RDONLY).expect("cached open");
+        assert_eq!(std::fs::File::from(fd).metadata().expect("fstat").len(), 3);
+        // A name looked up and found missing is known missing without the disk.
+        let _ = std::fs::metadata(dir.path().join("gone"));
+        assert_eq!(
+            super::open_cached(&root, "gone", OFlags::PATH | OFlags::NOFOLLOW).err(),
+            Some(rustix::io::Errno::NOENT)
+        );
+        // Nothing leads out of the root.
+        assert!(super::open_cached(&root, "../f", OFlags::PATH).is_err());
+    }
 }
 
 fn unix_time(secs: i64) -> Result<SystemTime, StorageError> {
@@ -380,6 +415,15 @@ impl Storage for LocalFs {
             Some((_, name)) => name.to_string(),
             None => "/".to_string(),
         };
+        // Fast path, on the calling thread: the lookup in the kernel's caches only (see
+        // `open_cached`), then the attributes of that inode, which are in memory. Any
+        // failure goes the usual way, which decides the error.
+        if let Ok(fd) = open_cached(&self.root, &rel, rustix::fs::OFlags::PATH) {
+            let file = cap_std::fs::File::from_std(std::fs::File::from(fd));
+            if let Ok(md) = file.metadata() {
+                return Ok(entry_info(name, &md));
+            }
+        }
         self.blocking(move |root| {
             let md = root.metadata(&rel).map_err(io_err)?;
             Ok(entry_info(name, &md))

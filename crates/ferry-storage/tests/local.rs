@@ -979,3 +979,45 @@ async fn splice_writes_like_write_in_every_mode_but_append() {
     assert!(sink.splice_from(rd.as_fd(), 1).is_err());
     sink.abort().await.expect("abort");
 }
+
+/// New files are created and closed on the calling thread (local filesystems); the
+/// upload rules stay those of the blocking path.
+#[tokio::test]
+async fn new_file_uploads_keep_the_upload_rules() {
+    let f = fixture();
+    // A page layout left behind by an earlier file of that name (removed outside Ferry)
+    // goes with the first complete upload.
+    std::fs::write(f.root.join(".n.ferry-pages"), b"stale").expect("write");
+    assert_eq!(write_file(&f.fs, "n", WriteMode::Replace, b"new").await, 3);
+    assert_eq!(std::fs::read(f.root.join("n")).expect("n"), b"new");
+    assert!(!f.root.join(".n.ferry-pages").exists());
+    std::fs::create_dir(f.root.join("sub")).expect("mkdir");
+    assert_eq!(
+        write_file(&f.fs, "sub/m", WriteMode::CreateNew, b"mm").await,
+        2
+    );
+    assert_eq!(std::fs::read(f.root.join("sub/m")).expect("m"), b"mm");
+    // An interrupted upload that created its file keeps the partial bytes.
+    let mut sink =
+        f.fs.open_write(&vp("p"), WriteMode::Replace)
+            .await
+            .expect("open");
+    sink.write(b"part".to_vec()).await.expect("write");
+    sink.abort().await.expect("abort");
+    assert_eq!(std::fs::read(f.root.join("p")).expect("p"), b"part");
+    // One over its quota leaves nothing.
+    let mut sink =
+        f.fs.open_write(&vp("q"), WriteMode::CreateNew)
+            .await
+            .expect("open");
+    sink.write(b"over".to_vec()).await.expect("write");
+    sink.discard().await.expect("discard");
+    assert!(!f.root.join("q").exists());
+    // Replacing an existing file still goes through a temporary file.
+    assert_eq!(
+        write_file(&f.fs, "n", WriteMode::Replace, b"newer").await,
+        5
+    );
+    assert_eq!(std::fs::read(f.root.join("n")).expect("n"), b"newer");
+    assert!(temp_files(&f.root).is_empty());
+}

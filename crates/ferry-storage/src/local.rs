@@ -800,7 +800,10 @@ fn create_inline(root: &Dir, rel: &str) -> Option<SinkState> {
     let (parent_rel, name) = split_rel(rel)?;
     let parent = open_cached(root, parent_rel, OFlags::PATH | OFlags::DIRECTORY).ok()?;
     let fs = rustix::fs::fstatfs(&parent).ok()?;
-    if !INLINE_CREATE_FS.contains(&i64::from(fs.f_type)) {
+    // The integer type of `f_type` depends on the architecture.
+    #[allow(clippy::useless_conversion)]
+    let kind = i64::from(fs.f_type);
+    if !INLINE_CREATE_FS.contains(&kind) {
         return None;
     }
     // O_EXCL: a name that exists in any form (file, directory, symlink, FIFO) fails with

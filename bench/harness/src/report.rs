@@ -110,6 +110,9 @@ fn rows(idle_counts: &[usize], big_mib: u64) -> Vec<Row> {
         row("burst", "sessions/s", Better::Higher, 0, |r| {
             median(r.burst.iter().map(|b| b.per_second()).collect())
         }),
+        row("burst server CPU", "µs/session", Better::Lower, 0, |r| {
+            median(r.burst.iter().map(|b| b.cpu_us_per_session()).collect())
+        }),
         row(
             "burst failures (all reps)",
             "clients",

@@ -259,6 +259,9 @@ pub struct Burst {
     pub seconds: f64,
     /// The first few failures.
     pub failures: Vec<String>,
+    /// Server CPU seconds over the burst and the sessions' teardown (ended forked
+    /// sessions included, see [`procfs::tree_cpu_with_ended_ns`]).
+    pub server_cpu: f64,
 }
 
 impl Burst {
@@ -266,7 +269,15 @@ impl Burst {
     pub fn per_second(&self) -> f64 {
         self.ok as f64 / self.seconds
     }
+    /// Server CPU microseconds per completed session.
+    pub fn cpu_us_per_session(&self) -> f64 {
+        self.server_cpu * 1e6 / self.ok as f64
+    }
 }
+
+/// How long the sessions of a burst get to end (and forked ones to be reaped) before
+/// the server's CPU is read.
+const BURST_SETTLE: Duration = Duration::from_millis(300);
 
 /// How long one burst client may take for each step.
 const BURST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -313,6 +324,7 @@ pub fn burst(server: &Server, reps: usize, sizes: &Sizes) -> Result<Vec<Burst>> 
                     })?,
             );
         }
+        let cpu0 = procfs::tree_cpu_with_ended_ns(server.pid());
         barrier.wait();
         let mut ok = 0;
         let mut failures = Vec::new();
@@ -335,6 +347,8 @@ pub fn burst(server: &Server, reps: usize, sizes: &Sizes) -> Result<Vec<Burst>> 
             (Some(f), Some(l)) => l.duration_since(f).as_secs_f64(),
             _ => 0.0,
         };
+        std::thread::sleep(BURST_SETTLE);
+        let cpu1 = procfs::tree_cpu_with_ended_ns(server.pid());
         let failed = failures.len();
         failures.sort();
         failures.dedup();
@@ -347,6 +361,7 @@ pub fn burst(server: &Server, reps: usize, sizes: &Sizes) -> Result<Vec<Burst>> 
             ok,
             seconds,
             failures,
+            server_cpu: cpu1.saturating_sub(cpu0) as f64 / 1e9,
         });
     }
     Ok(out)

@@ -71,7 +71,12 @@ pub fn prepare_root(root: &Path, big: &Path, sizes: &Sizes, owner: (u32, u32)) -
 /// Empty the upload directory (between repetitions, outside the timing).
 pub fn clear_uploads(root: &Path) -> Result<()> {
     for entry in std::fs::read_dir(root.join(UP_DIR))? {
-        std::fs::remove_file(entry?.path())?;
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        } else {
+            std::fs::remove_file(entry.path())?;
+        }
     }
     Ok(())
 }
@@ -222,19 +227,31 @@ pub fn small_down(server: &Server, reps: usize, sizes: &Sizes) -> Result<Vec<Sma
 /// Upload as many small files in one session (EPSV + STOR each), `reps` times.
 pub fn small_up(server: &Server, reps: usize, sizes: &Sizes) -> Result<Vec<SmallFiles>> {
     let content = vec![b'u'; sizes.small_bytes];
+    let up = server.root().join(UP_DIR);
+    let owner = std::fs::metadata(&up)?;
     let mut out = Vec::new();
-    for _ in 0..reps {
-        clear_uploads(server.root())?;
+    for rep in 0..reps {
+        // Each repetition uploads into a new directory, and nothing is deleted until the
+        // end: ext4 makes every create scan past the inodes deleted in the last minute
+        // (`recently_deleted`), so deleting between repetitions made each one dearer than
+        // the one before, for every server.
+        let dir = format!("r{rep}");
+        std::fs::create_dir(up.join(&dir))?;
+        std::os::unix::fs::chown(
+            up.join(&dir),
+            Some(std::os::unix::fs::MetadataExt::uid(&owner)),
+            Some(std::os::unix::fs::MetadataExt::gid(&owner)),
+        )?;
         let mut c = session(server, false)?;
         let cpu0 = procfs::tree_cpu_ns(server.pid());
         let t0 = Instant::now();
         for i in 0..sizes.small_files {
-            c.stor_bytes(&format!("/{UP_DIR}/s{i:05}"), &content)?;
+            c.stor_bytes(&format!("/{UP_DIR}/{dir}/s{i:05}"), &content)?;
         }
         let seconds = t0.elapsed().as_secs_f64();
         let cpu1 = procfs::tree_cpu_ns(server.pid());
         c.quit()?;
-        let stored = std::fs::read_dir(server.root().join(UP_DIR))?.count();
+        let stored = std::fs::read_dir(up.join(&dir))?.count();
         if stored != sizes.small_files {
             bail!("{stored} small files stored of {}", sizes.small_files);
         }
@@ -244,7 +261,9 @@ pub fn small_up(server: &Server, reps: usize, sizes: &Sizes) -> Result<Vec<Small
             server_cpu: cpu1.saturating_sub(cpu0) as f64 / 1e9,
         });
     }
-    clear_uploads(server.root())?;
+    for rep in 0..reps {
+        std::fs::remove_dir_all(up.join(format!("r{rep}")))?;
+    }
     Ok(out)
 }
 

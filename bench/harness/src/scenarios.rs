@@ -119,11 +119,11 @@ pub fn retr_big(server: &Server, tls: bool, reps: usize, sizes: &Sizes) -> Resul
     let mut out = Vec::new();
     for _ in 0..reps {
         let mut c = session(server, tls)?;
-        let cpu0 = procfs::tree_cpu_ns(server.pid());
+        let cpu0 = procfs::tree_cpu_with_ended_ns(server.pid());
         let t0 = Instant::now();
         let n = c.retr(&format!("/{BIG}"), &mut buf)?;
         let seconds = t0.elapsed().as_secs_f64();
-        let cpu1 = procfs::tree_cpu_ns(server.pid());
+        let cpu1 = procfs::tree_cpu_with_ended_ns(server.pid());
         c.quit()?;
         if n != sizes.big_bytes {
             bail!("RETR moved {n} bytes, expected {}", sizes.big_bytes);
@@ -153,11 +153,11 @@ pub fn stor_big(
         rustix::fs::sync();
         let mut c = session(server, tls)?;
         let mut file = File::open(big)?;
-        let cpu0 = procfs::tree_cpu_ns(server.pid());
+        let cpu0 = procfs::tree_cpu_with_ended_ns(server.pid());
         let t0 = Instant::now();
         let n = c.stor(&format!("/{UP_DIR}/big.up"), &mut file)?;
         let seconds = t0.elapsed().as_secs_f64();
-        let cpu1 = procfs::tree_cpu_ns(server.pid());
+        let cpu1 = procfs::tree_cpu_with_ended_ns(server.pid());
         c.quit()?;
         let stored = std::fs::metadata(server.root().join(UP_DIR).join("big.up"))?.len();
         if n != sizes.big_bytes || stored != sizes.big_bytes {
@@ -204,7 +204,7 @@ pub fn small_down(server: &Server, reps: usize, sizes: &Sizes) -> Result<Vec<Sma
     let mut out = Vec::new();
     for _ in 0..reps {
         let mut c = session(server, false)?;
-        let cpu0 = procfs::tree_cpu_ns(server.pid());
+        let cpu0 = procfs::tree_cpu_with_ended_ns(server.pid());
         let t0 = Instant::now();
         for i in 0..sizes.small_files {
             let n = c.retr(&format!("/{SMALL_DIR}/f{i:05}"), &mut buf)?;
@@ -213,7 +213,7 @@ pub fn small_down(server: &Server, reps: usize, sizes: &Sizes) -> Result<Vec<Sma
             }
         }
         let seconds = t0.elapsed().as_secs_f64();
-        let cpu1 = procfs::tree_cpu_ns(server.pid());
+        let cpu1 = procfs::tree_cpu_with_ended_ns(server.pid());
         c.quit()?;
         out.push(SmallFiles {
             files: sizes.small_files,
@@ -243,13 +243,13 @@ pub fn small_up(server: &Server, reps: usize, sizes: &Sizes) -> Result<Vec<Small
             Some(std::os::unix::fs::MetadataExt::gid(&owner)),
         )?;
         let mut c = session(server, false)?;
-        let cpu0 = procfs::tree_cpu_ns(server.pid());
+        let cpu0 = procfs::tree_cpu_with_ended_ns(server.pid());
         let t0 = Instant::now();
         for i in 0..sizes.small_files {
             c.stor_bytes(&format!("/{UP_DIR}/{dir}/s{i:05}"), &content)?;
         }
         let seconds = t0.elapsed().as_secs_f64();
-        let cpu1 = procfs::tree_cpu_ns(server.pid());
+        let cpu1 = procfs::tree_cpu_with_ended_ns(server.pid());
         c.quit()?;
         let stored = std::fs::read_dir(up.join(&dir))?.count();
         if stored != sizes.small_files {

@@ -1211,7 +1211,11 @@ impl Conn {
                     ));
                 }
             },
-            DataEndpoint::Active(_) => None,
+            DataEndpoint::Active(_) => {
+                // An active transfer does not keep a passive listener for its duration.
+                self.spare_passive = None;
+                None
+            }
         };
 
         // Quota and bandwidth of this transfer (limits read now: a reload applies to the

@@ -157,7 +157,8 @@ struct Conn {
     storage: Option<Arc<dyn Storage>>,
     /// The logged-in account (its policy: permissions, quota, rates).
     account: Option<ferry_storage::Account>,
-    passive: Option<TcpListener>,
+    /// The open passive listener and its port.
+    passive: Option<(TcpListener, u16)>,
     /// The listener of the last complete passive transfer, for the next PASV/EPSV.
     spare_passive: Option<data::SparePassive>,
     queued: VecDeque<LineEvent>,
@@ -545,7 +546,7 @@ impl Conn {
                         .take()
                         .and_then(data::SparePassive::reuse)
                     {
-                        self.passive = Some(listener);
+                        self.passive = Some((listener, port));
                         self.passive_ticket = ticket;
                         todo.extend(self.session.on_passive(Ok(port)));
                         continue;
@@ -564,7 +565,7 @@ impl Conn {
                     let result = match data::open_passive(self.local.ip(), range) {
                         Ok(l) => match l.local_addr() {
                             Ok(a) => {
-                                self.passive = Some(l);
+                                self.passive = Some((l, a.port()));
                                 Ok(a.port())
                             }
                             Err(e) => Err(e.to_string()),
@@ -1245,7 +1246,7 @@ impl Conn {
                 c.opened();
             }
             let stream = match (req.endpoint, &passive) {
-                (DataEndpoint::Passive, Some(l)) => {
+                (DataEndpoint::Passive, Some((l, _))) => {
                     data::accept_from(l, peer_ip, &trusted, wait).await
                 }
                 (DataEndpoint::Active(target), _) => {
@@ -1393,14 +1394,14 @@ impl Conn {
             Raced::ControlLost => Ok((control_lost(), name)),
             Raced::Done(outcome) => {
                 // The listener (with its slot) stays for the next PASV/EPSV of a batch.
-                if let (TransferOutcome::Complete { .. }, Some(listener)) = (&outcome, passive) {
-                    if let Ok(addr) = listener.local_addr() {
-                        self.spare_passive = Some(data::SparePassive::new(
-                            listener,
-                            addr.port(),
-                            self.passive_ticket.take(),
-                        ));
-                    }
+                if let (TransferOutcome::Complete { .. }, Some((listener, port))) =
+                    (&outcome, passive)
+                {
+                    self.spare_passive = Some(data::SparePassive::new(
+                        listener,
+                        port,
+                        self.passive_ticket.take(),
+                    ));
                 }
                 Ok((outcome, name))
             }

@@ -255,17 +255,14 @@ async fn a_batch_of_transfers_keeps_one_passive_listener() {
     let second = c.epsv_port().await;
     assert_eq!(second, first, "the kept listener is reused");
     get_on(&mut c, second, "f.txt", b"hello\n").await;
-    // A connection made to the kept listener between transfers (someone guessing the
-    // port) makes the server drop it: the next EPSV gets a fresh listener, and the early
-    // connection is closed, never used for data.
+    // The listener is still there after the transfer (kept). A connection made to it
+    // between transfers (someone guessing the port) makes the server drop it: the next
+    // EPSV gets a fresh listener (which may land on the same, now free, port), and the
+    // early connection is closed, never used for data.
     let mut stray = TcpStream::connect(("127.0.0.1", second))
         .await
-        .expect("stray connect");
+        .expect("the kept listener accepts a connection");
     let third = c.epsv_port().await;
-    assert_ne!(
-        third, second,
-        "a listener with a waiting connection is not reused"
-    );
     let mut buf = [0u8; 16];
     let n = timeout(STEP, stray.read(&mut buf))
         .await

@@ -39,15 +39,7 @@ cargo build --release -q -p ferry -p ferry-bench
 FERRY="$PWD/target/release/ferry"
 BENCH="$PWD/target/release/ferry-bench"
 
-ulimit -Hn 1048576 2>/dev/null || true
-ulimit -n "$(ulimit -Hn)"
-
-PIN=(taskset -c 1)
-EXTRA=()
-if [ "$(nproc)" -lt 2 ]; then
-    PIN=()
-    EXTRA=(--no-pin)
-fi
+source bench/pin.sh
 
 CMD=("${PIN[@]}" "$BENCH" run --ferry "$FERRY" --json "$RESULTS/servers.json"
     --markdown "$RESULTS/servers.md" "${EXTRA[@]}" "$@")

@@ -20,13 +20,6 @@ fi
 id ferrytest >/dev/null 2>&1 || bash scripts/install-peers.sh </dev/null
 cargo build --release -q -p ferry -p ferry-bench
 mkdir -p bench/results
-ulimit -Hn 1048576 2>/dev/null || true
-ulimit -n "$(ulimit -Hn)"
-PIN=(taskset -c 1)
-EXTRA=()
-if [ "$(nproc)" -lt 2 ]; then
-    PIN=()
-    EXTRA=(--no-pin)
-fi
+source bench/pin.sh
 exec "${PIN[@]}" target/release/ferry-bench soak --ferry target/release/ferry \
     --json bench/results/soak.json --markdown bench/results/soak.md "${EXTRA[@]}" "$@"

@@ -14,6 +14,8 @@
 //!   the path from its cache; uploads can be spliced from a socket);
 //!   [`local::LocalFsFactory`] opens one per account home, shared by the sessions of that
 //!   home (one descriptor);
+//! - [`listcache`]: [`listcache::ListingCache`], recent directory listings kept in memory
+//!   for the local backend and dropped at the first change to their directory (inotify);
 //! - [`users`]: [`users::UserDb`], accounts from a users file (TOML, argon2id hashes) and
 //!   from the command line, plus anonymous access ([`users::AnonymousMode`]); argon2id runs
 //!   on a few dedicated threads, concurrent logins with the same credentials share one
@@ -32,6 +34,7 @@ use ferry_proto::listing::EntryInfo;
 use ferry_proto::perm::{PermSet, Permissions};
 use ferry_proto::{Password, VirtualPath};
 
+pub mod listcache;
 pub mod local;
 pub mod users;
 
@@ -212,6 +215,16 @@ pub trait WriteSink: Send {
     ) -> Result<usize, StorageError> {
         let _ = (pipe, len);
         Err(StorageError::Unsupported("splice"))
+    }
+    /// Writes from `buf` at the sink's position on the calling thread, blocking on the
+    /// disk as [`WriteSink::splice_from`] does; returns the bytes written (at least one
+    /// unless `buf` is empty). For the sinks that can splice: a spliced upload reads its
+    /// first bytes into memory and writes them this way, so a small file needs no pipe.
+    /// Errors are mapped as for [`WriteSink::write`]. The default:
+    /// [`StorageError::Unsupported`].
+    fn write_now(&mut self, buf: &[u8]) -> Result<usize, StorageError> {
+        let _ = buf;
+        Err(StorageError::Unsupported("write on the calling thread"))
     }
 }
 

@@ -16,6 +16,16 @@
 //! are grouped: a listing reads its first 1,024 entries on the trip that opens the
 //! directory, and an upload's `finish` drops the old page layout on its own trip.
 //!
+//! With a [`ListingCache`] (given by [`LocalFsFactory::with_listing_cache`]), a listing
+//! opens its directory on the calling thread in the same cached way and, when the cache
+//! holds that directory (by device and inode) unchanged, is served from memory: only its
+//! subdirectories and files with several names are read again (on the calling thread
+//! when there are at most 32). Otherwise it is read as above, with a watch placed first,
+//! and kept when it was read to the end with no change meanwhile.
+//!
+//! Uploads that can splice also take their first bytes by a plain write on the calling
+//! thread ([`WriteSink::write_now`]), so a small file needs no pipe.
+//!
 //! Uploads ([`LocalFs::open_write`]) follow [`WriteMode`]:
 //! - `Replace` of an existing file writes to `.ferry-upload-<random>` in the same directory
 //!   and renames it over the target on `finish`; abort (or dropping the sink) removes it, so
@@ -55,6 +65,7 @@ use cap_std::fs::{Dir, MetadataExt, OpenOptions, OpenOptionsExt, PermissionsExt,
 use ferry_proto::listing::{EntryInfo, EntryKind};
 use ferry_proto::VirtualPath;
 
+use crate::listcache::{self, Entry, ListingCache, ListingCacheStats, Ticket};
 use crate::{Account, DirLister, Metadata, ReadHandle, Storage, StorageError, StorageFactory};
 use crate::{WriteMode, WriteSink};
 
@@ -100,6 +111,8 @@ const SHOWN_OWNER: &str = "ftp";
 #[derive(Debug, Clone)]
 pub struct LocalFs {
     root: Arc<Dir>,
+    /// Listings kept in memory, shared with the other storages of the same factory.
+    cache: Option<Arc<ListingCache>>,
 }
 
 impl LocalFs {
@@ -117,7 +130,14 @@ impl LocalFs {
         .map_err(StorageError::from_io)?;
         Ok(LocalFs {
             root: Arc::new(dir),
+            cache: None,
         })
+    }
+
+    /// Serves repeated listings from `cache` (see [`crate::listcache`]).
+    pub fn with_listing_cache(mut self, cache: Arc<ListingCache>) -> LocalFs {
+        self.cache = Some(cache);
+        self
     }
 
     /// Runs `f` with the root directory on the blocking thread pool.
@@ -141,6 +161,7 @@ impl LocalFs {
 #[derive(Debug, Clone, Default)]
 pub struct LocalFsFactory {
     open: Arc<Mutex<HashMap<PathBuf, SharedRoot>>>,
+    cache: Option<Arc<ListingCache>>,
 }
 
 /// An open home directory, by the device and inode it had when opened.
@@ -158,6 +179,22 @@ impl LocalFsFactory {
     /// A factory for [`LocalFs`] storages.
     pub fn new() -> LocalFsFactory {
         LocalFsFactory::default()
+    }
+
+    /// Keeps recent listings in memory, up to `max_bytes`, for every storage this factory
+    /// opens (see [`crate::listcache`]); 0 keeps none. Fails only when the process cannot
+    /// have an inotify instance.
+    pub fn with_listing_cache(mut self, max_bytes: usize) -> std::io::Result<LocalFsFactory> {
+        self.cache = match max_bytes {
+            0 => None,
+            n => Some(Arc::new(ListingCache::new(n)?)),
+        };
+        Ok(self)
+    }
+
+    /// The listing cache's counters, when there is one.
+    pub fn listing_cache_stats(&self) -> Option<ListingCacheStats> {
+        self.cache.as_ref().map(|c| c.stats())
     }
 
     fn open_shared(&self, home: &Path) -> Result<LocalFs, StorageError> {
@@ -178,11 +215,15 @@ impl LocalFsFactory {
         if let Some(shared) = open.get(home) {
             if shared.dev == dev && shared.ino == ino {
                 if let Some(root) = shared.dir.upgrade() {
-                    return Ok(LocalFs { root });
+                    return Ok(LocalFs {
+                        root,
+                        cache: self.cache.clone(),
+                    });
                 }
             }
         }
-        let fs = LocalFs::open(home)?;
+        let mut fs = LocalFs::open(home)?;
+        fs.cache = self.cache.clone();
         if open.len() >= MAX_SHARED_ROOTS {
             open.retain(|_, s| s.dir.strong_count() > 0);
         }
@@ -320,6 +361,11 @@ fn require_regular(file: &std::fs::File) -> Result<u64, StorageError> {
 
 /// Builds the listing information of one entry.
 fn entry_info(name: String, md: &cap_std::fs::Metadata) -> EntryInfo {
+    listcache::entry_info(&entry_of(name.into_boxed_str(), md), SHOWN_OWNER)
+}
+
+/// Builds the kept form of one entry ([`listcache::Entry`]).
+fn entry_of(name: Box<str>, md: &cap_std::fs::Metadata) -> Entry {
     let ft = md.file_type();
     let kind = if ft.is_symlink() {
         EntryKind::Symlink
@@ -330,22 +376,21 @@ fn entry_info(name: String, md: &cap_std::fs::Metadata) -> EntryInfo {
     } else {
         EntryKind::Other
     };
-    EntryInfo {
+    Entry {
         name,
         kind,
         size: md.len(),
         mtime: md.mtime(),
         mode: md.mode() & 0o7777,
         nlink: md.nlink(),
-        owner: SHOWN_OWNER.to_string(),
-        group: SHOWN_OWNER.to_string(),
-        unique: Some(unique_id(md.dev(), md.ino())),
+        dev: md.dev(),
+        ino: md.ino(),
     }
 }
 
 /// `{dev:x}g{ino:x}`, the MLSx `unique` fact, without formatting machinery (listings of
 /// large directories build one per entry).
-fn unique_id(dev: u64, ino: u64) -> String {
+pub(crate) fn unique_id(dev: u64, ino: u64) -> String {
     let mut s = String::with_capacity(33);
     push_hex(&mut s, dev);
     s.push('g');
@@ -433,15 +478,70 @@ impl Storage for LocalFs {
 
     async fn list(&self, path: &VirtualPath) -> Result<Box<dyn DirLister>, StorageError> {
         let rel = readable_rel(path)?;
+        let cache = self.cache.clone();
+        // With a cache: the directory opened on this thread when the kernel has the whole
+        // lookup cached (the open checks read permission, as reading it would), and a kept
+        // listing of it served without a trip to the blocking pool.
+        let mut opened = None;
+        if let Some(cache) = &cache {
+            use rustix::fs::OFlags;
+            if let Ok(fd) = open_cached(&self.root, &rel, OFlags::RDONLY | OFlags::DIRECTORY) {
+                let dir = Dir::from_std_file(std::fs::File::from(fd));
+                if let Ok(md) = dir.dir_metadata() {
+                    let key = (md.dev(), md.ino());
+                    if let Some(kept) = cache.get(key) {
+                        let rechecks = kept.iter().filter(|e| e.needs_recheck()).count();
+                        let fresh = if rechecks <= INLINE_RECHECKS {
+                            recheck(&dir, &kept)
+                        } else {
+                            let kept = Arc::clone(&kept);
+                            run_blocking(move || Ok(recheck(&dir, &kept))).await?
+                        };
+                        return Ok(Box::new(KeptLister {
+                            kept,
+                            fresh,
+                            next: 0,
+                        }));
+                    }
+                    opened = Some((dir, key));
+                }
+            }
+        }
         // The first batch is read on the same trip to the blocking pool as the open: a
         // small directory (the usual one) then costs one trip instead of two.
-        let (entries, first) = self
-            .blocking(move |root| {
-                let entries = root.read_dir(&rel).map_err(io_err)?;
-                Ok(read_batch(entries, FIRST_BATCH))
-            })
-            .await?;
-        Ok(Box::new(LocalLister { entries, first }))
+        self.blocking(move |root| {
+            let (dir, key) = match opened {
+                Some(opened) => opened,
+                None => {
+                    let dir = root.open_dir(&rel).map_err(io_err)?;
+                    let md = dir.dir_metadata().map_err(io_err)?;
+                    (dir, (md.dev(), md.ino()))
+                }
+            };
+            let recording = match &cache {
+                Some(cache) => {
+                    cache.count_miss();
+                    if on_local_fs(&dir) {
+                        use std::os::fd::AsFd;
+                        cache.start(dir.as_fd(), key).map(Recording::new)
+                    } else {
+                        None
+                    }
+                }
+                None => None,
+            };
+            // Read after the watch is placed: a change from now on is either in what is
+            // read or reported to the cache.
+            let entries = dir.entries().map_err(io_err)?;
+            let mut lister = LocalLister {
+                entries: Some(entries),
+                first: Vec::new(),
+                recording,
+            };
+            lister.first = lister.read(FIRST_BATCH);
+            Ok(Box::new(lister) as Box<dyn DirLister>)
+        })
+        .await
     }
 
     async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<ReadHandle, StorageError> {
@@ -645,12 +745,71 @@ impl Storage for LocalFs {
 /// Entries read with the open of a listed directory ([`LocalLister`]).
 const FIRST_BATCH: usize = 1024;
 
-/// Streams a directory with the `ReadDir` iterator kept between batches.
+/// Kept entries re-read on the calling thread at most; more go to the blocking pool.
+const INLINE_RECHECKS: usize = 32;
+
+/// Whether listings of `dir` may be kept: its filesystem changes only through this
+/// kernel, which reports every change to inotify ([`INLINE_CREATE_FS`]).
+fn on_local_fs(dir: &Dir) -> bool {
+    match rustix::fs::fstatfs(dir) {
+        // The integer type of `f_type` depends on the architecture.
+        #[allow(clippy::useless_conversion)]
+        Ok(fs) => INLINE_CREATE_FS.contains(&i64::from(fs.f_type)),
+        Err(_) => false,
+    }
+}
+
+/// Re-reads the kept entries inotify may not have reported on
+/// ([`Entry::needs_recheck`]): by index, the fresh entry, or `None` for one that is gone.
+fn recheck(dir: &Dir, kept: &[Entry]) -> HashMap<usize, Option<Entry>> {
+    kept.iter()
+        .enumerate()
+        .filter(|(_, e)| e.needs_recheck())
+        .map(|(i, e)| {
+            let fresh = dir
+                .symlink_metadata(&*e.name)
+                .ok()
+                .map(|md| entry_of(e.name.clone(), &md));
+            (i, fresh)
+        })
+        .collect()
+}
+
+/// Streams a directory with the `ReadDir` iterator kept between batches, recording what
+/// it reads for the listing cache when there is one.
 struct LocalLister {
     /// `None` once the end (or an unreadable directory stream) was reached.
     entries: Option<ReadDir>,
     /// Entries read ahead with the open, handed out before any new read.
     first: Vec<EntryInfo>,
+    /// The copy for the cache, while the listing can still be kept.
+    recording: Option<Recording>,
+}
+
+impl LocalLister {
+    /// Reads up to `max` more entries (blocking), recording them; at the end, hands the
+    /// recording to the cache.
+    fn read(&mut self, max: usize) -> Vec<EntryInfo> {
+        let Some(entries) = self.entries.take() else {
+            return Vec::new();
+        };
+        let (entries, batch, exact) = read_batch(entries, max);
+        self.entries = entries;
+        if let Some(rec) = &mut self.recording {
+            if !exact || !rec.add(&batch) {
+                self.recording = None;
+            }
+        }
+        if self.entries.is_none() {
+            if let Some(rec) = self.recording.take() {
+                rec.ticket.finish(rec.kept, rec.bytes);
+            }
+        }
+        batch
+            .into_iter()
+            .map(|e| listcache::entry_info_owned(e, SHOWN_OWNER))
+            .collect()
+    }
 }
 
 #[async_trait]
@@ -661,36 +820,109 @@ impl DirLister for LocalLister {
             let rest = self.first.split_off(max.min(self.first.len()));
             return Ok(std::mem::replace(&mut self.first, rest));
         }
-        let Some(entries) = self.entries.take() else {
+        if self.entries.is_none() {
             return Ok(Vec::new());
+        }
+        let mut lister = LocalLister {
+            entries: self.entries.take(),
+            first: Vec::new(),
+            recording: self.recording.take(),
         };
-        let (entries, batch) = run_blocking(move || Ok(read_batch(entries, max))).await?;
-        self.entries = entries;
+        let (lister, batch) = run_blocking(move || {
+            let batch = lister.read(max);
+            Ok((lister, batch))
+        })
+        .await?;
+        self.entries = lister.entries;
+        self.recording = lister.recording;
         Ok(batch)
     }
 }
 
-/// Reads up to `max` entries; returns the iterator back unless the end was reached.
+/// A listing being copied for the cache.
+struct Recording {
+    ticket: Ticket,
+    kept: Vec<Entry>,
+    bytes: usize,
+}
+
+impl Recording {
+    fn new(ticket: Ticket) -> Recording {
+        Recording {
+            ticket,
+            kept: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Copies `batch`; false once the listing is too large to keep.
+    fn add(&mut self, batch: &[Entry]) -> bool {
+        self.bytes += batch.iter().map(Entry::cost).sum::<usize>();
+        if self.bytes > self.ticket.max_bytes() {
+            return false;
+        }
+        self.kept.extend_from_slice(batch);
+        true
+    }
+}
+
+/// Serves a kept listing, with the re-read entries in place of their kept copies.
+struct KeptLister {
+    kept: Arc<[Entry]>,
+    fresh: HashMap<usize, Option<Entry>>,
+    next: usize,
+}
+
+#[async_trait]
+impl DirLister for KeptLister {
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<Metadata>, StorageError> {
+        let max = max.clamp(1, MAX_BATCH);
+        let mut batch = Vec::with_capacity(max.min(self.kept.len() - self.next));
+        while batch.len() < max && self.next < self.kept.len() {
+            let i = self.next;
+            self.next += 1;
+            let entry = match self.fresh.get(&i) {
+                Some(Some(fresh)) => fresh,
+                Some(None) => continue,
+                None => &self.kept[i],
+            };
+            batch.push(listcache::entry_info(entry, SHOWN_OWNER));
+        }
+        Ok(batch)
+    }
+}
+
+/// Reads up to `max` entries; returns the iterator back unless the end was reached, and
+/// whether every name was valid UTF-8 (a listing with a replaced name is not kept: its
+/// entry could not be found again by that name).
 /// Entries that vanish between reading the name and reading their metadata are skipped; an
 /// error of the directory stream itself ends the listing with what was read.
-fn read_batch(mut entries: ReadDir, max: usize) -> (Option<ReadDir>, Vec<EntryInfo>) {
+fn read_batch(mut entries: ReadDir, max: usize) -> (Option<ReadDir>, Vec<Entry>, bool) {
     let mut batch = Vec::with_capacity(max.min(256));
+    let mut exact = true;
     while batch.len() < max {
         let entry = match entries.next() {
             Some(Ok(entry)) => entry,
-            Some(Err(_)) | None => return (None, batch),
+            Some(Err(_)) | None => return (None, batch, exact),
         };
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name == "." || name == ".." || is_ferry_name(&name) {
+        let os_name = entry.file_name();
+        let name = match os_name.to_str() {
+            Some(name) => Box::from(name),
+            None => {
+                exact = false;
+                os_name.to_string_lossy().into_owned().into_boxed_str()
+            }
+        };
+        if &*name == "." || &*name == ".." || is_ferry_name(&name) {
             continue;
         }
         // DirEntry::metadata does not follow symlinks: a symlink is listed as one, and a
         // broken one is listed too.
         if let Ok(md) = entry.metadata() {
-            batch.push(entry_info(name, &md));
+            batch.push(entry_of(name, &md));
         }
     }
-    (Some(entries), batch)
+    (Some(entries), batch, exact)
 }
 
 /// Opens the file (or temporary file) an upload writes to.
@@ -1023,6 +1255,22 @@ impl WriteSink for LocalSink {
         let file = state.file.as_ref().ok_or_else(broken_sink)?;
         let n = rustix::pipe::splice(pipe, None, file, None, len, rustix::pipe::SpliceFlags::MOVE)
             .map_err(|e| io_err(e.into()))?;
+        state.written = state.written.saturating_add(n as u64);
+        Ok(n)
+    }
+
+    fn write_now(&mut self, buf: &[u8]) -> Result<usize, StorageError> {
+        let state = self.state.as_mut().ok_or_else(broken_sink)?;
+        if state.append {
+            return Err(StorageError::Unsupported("write_now into an appended file"));
+        }
+        let mut file = state.file.as_ref().ok_or_else(broken_sink)?;
+        let n = loop {
+            match file.write(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other.map_err(io_err)?,
+            }
+        };
         state.written = state.written.saturating_add(n as u64);
         Ok(n)
     }

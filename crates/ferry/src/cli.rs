@@ -198,6 +198,10 @@ pub struct ServeArgs {
     /// Passive data listeners open at once on the whole server; 0 = no limit [default: 1000]
     #[arg(long, value_name = "N", help_heading = "Operations")]
     pub max_passive_listeners: Option<String>,
+    /// Memory for directory listings kept between sessions, MiB (a kept listing is
+    /// dropped at the first change to its directory); 0 = off [default: 32]
+    #[arg(long, value_name = "MIB", help_heading = "Operations")]
+    pub listing_cache_mib: Option<String>,
     /// Seconds a client has from the greeting to a successful login [default: 60]
     #[arg(long, value_name = "SECS", help_heading = "Operations")]
     pub login_timeout: Option<String>,

@@ -203,10 +203,16 @@ fn server_config(
         ctx.set_host_certificates(host_certificates(&vhosts))
             .context("cannot load a virtual host's certificate")?;
     }
-    let virtual_hosts =
-        virtual_hosts(vhosts, &users, users_file.as_ref(), &ops.anonymous_incoming)?;
+    let storage = local_storage(ops.listing_cache_bytes);
+    let virtual_hosts = virtual_hosts(
+        vhosts,
+        &users,
+        users_file.as_ref(),
+        &ops.anonymous_incoming,
+        &storage,
+    )?;
     let db = user_db(root, &users, users_file, anonymous, &ops.anonymous_incoming)?;
-    let mut config = ServerConfig::new(Arc::new(db), Arc::new(LocalFsFactory::new()));
+    let mut config = ServerConfig::new(Arc::new(db), Arc::new(storage));
     config.listen = listen;
     config.passive_ports = passive_ports;
     config.public_host = public_host;
@@ -248,14 +254,28 @@ fn host_certificates(vhosts: &[config::VhostSettings]) -> Vec<ferry_server::tls:
         .collect()
 }
 
+/// The local storage, keeping up to `listing_cache_bytes` of listings; without that cache
+/// (and a warning) when the process cannot have an inotify instance.
+fn local_storage(listing_cache_bytes: usize) -> LocalFsFactory {
+    match LocalFsFactory::new().with_listing_cache(listing_cache_bytes) {
+        Ok(storage) => storage,
+        Err(e) => {
+            warn!("listings will not be kept in memory: cannot watch directories: {e}");
+            LocalFsFactory::new()
+        }
+    }
+}
+
 /// The virtual hosts of validated settings: each with its accounts (its own users file, or
-/// the server's accounts homed in its root) and the local storage. Hashes command-line
-/// passwords again for each host sharing them: call it off the async threads.
+/// the server's accounts homed in its root) and the local storage (sharing `storage`'s
+/// listing cache). Hashes command-line passwords again for each host sharing them: call it
+/// off the async threads.
 fn virtual_hosts(
     vhosts: Vec<config::VhostSettings>,
     users: &[config::CliUser],
     users_file: Option<&(PathBuf, ferry_storage::users::UsersFile)>,
     anonymous_incoming: &str,
+    storage: &LocalFsFactory,
 ) -> anyhow::Result<ferry_server::VirtualHosts> {
     let mut out = ferry_server::VirtualHosts::new();
     for v in vhosts {
@@ -282,7 +302,7 @@ fn virtual_hosts(
         out.add(ferry_server::VirtualHost {
             names: v.names,
             authenticator: Arc::new(db),
-            storage: Arc::new(LocalFsFactory::new()),
+            storage: Arc::new(storage.clone()),
             greeting: v.greeting,
         })
         .with_context(|| format!("virtual host {name}"))?;
@@ -350,6 +370,7 @@ impl Reloader {
                 &settings.users,
                 settings.users_file.as_ref(),
                 &settings.ops.anonymous_incoming,
+                &local_storage(settings.ops.listing_cache_bytes),
             )?;
             let db = user_db(
                 settings.root.clone(),

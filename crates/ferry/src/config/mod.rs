@@ -214,6 +214,8 @@ pub struct RawServe {
     pub max_line_length: Option<Located<String>>,
     /// `max_passive_listeners`.
     pub max_passive_listeners: Option<Located<String>>,
+    /// `listing_cache_mib`.
+    pub listing_cache_mib: Option<Located<String>>,
     /// `login_timeout`.
     pub login_timeout: Option<Located<String>>,
     /// `ban_after`.
@@ -299,6 +301,7 @@ impl RawServe {
             max_bad_commands: one("--max-bad-commands", &args.max_bad_commands),
             max_line_length: one("--max-line-length", &args.max_line_length),
             max_passive_listeners: one("--max-passive-listeners", &args.max_passive_listeners),
+            listing_cache_mib: one("--listing-cache-mib", &args.listing_cache_mib),
             login_timeout: one("--login-timeout", &args.login_timeout),
             ban_after: one("--ban-after", &args.ban_after),
             ban_window: one("--ban-window", &args.ban_window),
@@ -357,6 +360,7 @@ impl RawServe {
             max_bad_commands: over.max_bad_commands.or(self.max_bad_commands),
             max_line_length: over.max_line_length.or(self.max_line_length),
             max_passive_listeners: over.max_passive_listeners.or(self.max_passive_listeners),
+            listing_cache_mib: over.listing_cache_mib.or(self.listing_cache_mib),
             login_timeout: over.login_timeout.or(self.login_timeout),
             ban_after: over.ban_after.or(self.ban_after),
             ban_window: over.ban_window.or(self.ban_window),

@@ -27,7 +27,15 @@ pub struct OpsSettings {
     pub audit_log: Option<PathBuf>,
     /// Unprivileged user to switch to after binding.
     pub run_as: Option<String>,
+    /// Bytes of directory listings kept between sessions (0: none).
+    pub listing_cache_bytes: usize,
 }
+
+/// Default of `listing_cache_mib`.
+pub const DEFAULT_LISTING_CACHE_MIB: u32 = 32;
+
+/// Largest `listing_cache_mib` accepted.
+const MAX_LISTING_CACHE_MIB: u32 = 65_536;
 
 /// Largest count accepted for the `max_*` and `ban_after` settings.
 const MAX_COUNT: u64 = 10_000_000;
@@ -60,6 +68,15 @@ pub(crate) fn validate(raw: &RawServe, errors: &mut Vec<ConfigError>) -> OpsSett
     let max_line_length = count(&raw.max_line_length, d.max_line_length as u32);
     let max_passive_listeners = count(&raw.max_passive_listeners, d.max_passive_listeners);
     let ban_after = count(&raw.ban_after, db.after_failures);
+    let listing_cache_mib = count(&raw.listing_cache_mib, DEFAULT_LISTING_CACHE_MIB);
+    if let Some(v) = &raw.listing_cache_mib {
+        if listing_cache_mib > MAX_LISTING_CACHE_MIB {
+            report(
+                &v.origin,
+                format!("{listing_cache_mib} is out of range (0 to {MAX_LISTING_CACHE_MIB} MiB)"),
+            );
+        }
+    }
 
     if let Some(v) = &raw.max_line_length {
         if !(512..=65536).contains(&max_line_length) {
@@ -166,6 +183,7 @@ pub(crate) fn validate(raw: &RawServe, errors: &mut Vec<ConfigError>) -> OpsSett
         xferlog: raw.xferlog.as_ref().map(|p| p.value.clone()),
         audit_log: raw.audit_log.as_ref().map(|p| p.value.clone()),
         run_as,
+        listing_cache_bytes: (listing_cache_mib.min(MAX_LISTING_CACHE_MIB) as usize) << 20,
     }
 }
 

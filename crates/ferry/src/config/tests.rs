@@ -201,6 +201,29 @@ fn defaults() {
 }
 
 #[test]
+fn listing_cache_size() {
+    let (settings, _dir) = check(RawServe::from_args(&serve_args(&[])));
+    assert_eq!(settings.unwrap().ops.listing_cache_bytes, 32 << 20);
+    let (raw_file, errors) = file("listing_cache_mib = 0\n");
+    assert!(errors.is_empty(), "{errors:?}");
+    let (settings, _dir) = check(raw_file);
+    assert_eq!(
+        settings.unwrap().ops.listing_cache_bytes,
+        0,
+        "0 turns it off"
+    );
+    let args = serve_args(&["--listing-cache-mib", "100000"]);
+    let (settings, _dir) = check(RawServe::from_args(&args));
+    let errors = messages(&settings.unwrap_err().0);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("--listing-cache-mib") && e.contains("out of range")),
+        "{errors:?}"
+    );
+}
+
+#[test]
 fn anonymous_defaults_to_off_when_users_exist() {
     let (settings, _dir) = check(RawServe::from_args(&serve_args(&["--user", "a:b"])));
     assert_eq!(settings.unwrap().anonymous, AnonymousMode::Off);

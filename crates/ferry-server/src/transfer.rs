@@ -582,35 +582,87 @@ fn new_pipe() -> Option<SplicePipe> {
 enum Spliced {
     /// The upload ended (well or not).
     Done(TransferOutcome),
-    /// Splicing is not possible here and nothing was read yet: use the buffered path.
-    Fallback(Box<dyn WriteSink>, Option<UploadCharge>),
+    /// Splicing is not possible here: use the buffered path for the rest, the sink having
+    /// taken that many bytes already.
+    Fallback(Box<dyn WriteSink>, Option<UploadCharge>, u64),
 }
+
+/// Bytes of a spliced upload read into memory before a pipe is made for the rest: a file
+/// this small is received with plain reads and written with one write, without creating,
+/// sizing and closing a pipe (five system calls and the pipe's allocation, for a few KiB).
+const SPLICE_AFTER: usize = 32 * 1024;
 
 /// Zero-copy upload of the file's bytes (TYPE I, STRU F, MODE S, plain TCP) into a sink
 /// that can splice: `splice(2)` moves the socket's data into a pipe (non-blocking, driven
 /// by the socket's readiness), then from the pipe into the file, without a copy through
-/// user space. Every chunk in the pipe is counted by the throttle and approved by the quota
-/// before it reaches the file, exactly as in the buffered path; a refused chunk or a full
-/// disk discards the upload (`552`), anything else keeps the rules of [`receive_file`].
+/// user space. The first [`SPLICE_AFTER`] bytes are read into memory and written on the
+/// calling thread ([`WriteSink::write_now`]); only a larger upload gets a pipe. Every
+/// chunk is counted by the throttle and approved by the quota before it reaches the file,
+/// exactly as in the buffered path; a refused chunk or a full disk discards the upload
+/// (`552`), anything else keeps the rules of [`receive_file`].
 async fn receive_spliced(
     mut sink: Box<dyn WriteSink>,
     tcp: &TcpStream,
     opts: &RunOptions<'_>,
     mut charge: Option<UploadCharge>,
 ) -> Spliced {
+    let mut head = Vec::with_capacity(opts.throttle.cap(SPLICE_AFTER).max(1));
+    let mut ended = false;
+    while head.len() < head.capacity() {
+        if let Err(e) = readable(tcp, opts).await {
+            let _ = sink.abort().await;
+            return Spliced::Done(TransferOutcome::ConnectionLost(e.to_string()));
+        }
+        match tcp.try_read_buf(&mut head) {
+            Ok(0) => {
+                ended = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(e) if is_retry(&e) => {}
+            Err(e) => {
+                let _ = sink.abort().await;
+                return Spliced::Done(TransferOutcome::ConnectionLost(e.to_string()));
+            }
+        }
+    }
+    let mut total = head.len() as u64;
+    if !head.is_empty() {
+        opts.throttle.acquire(total).await;
+        if let Some(c) = charge.as_mut() {
+            if let Err(refused) = c.try_write(total) {
+                return Spliced::Done(over_quota(sink, charge, refused).await);
+            }
+        }
+        let mut done = 0;
+        while done < head.len() {
+            let rest = head.get(done..).unwrap_or_default();
+            let written = match sink.write_now(rest) {
+                // A sink that can splice but not write here: its usual way.
+                Err(StorageError::Unsupported(_)) => {
+                    sink.write(rest.to_vec()).await.map(|_| rest.len())
+                }
+                other => other,
+            };
+            match written {
+                Ok(0) => return Spliced::Done(store_failed(sink, charge, took_nothing()).await),
+                Ok(k) => done += k,
+                Err(e) => return Spliced::Done(store_failed(sink, charge, e).await),
+            }
+        }
+        opts.progress.store(total, Ordering::Relaxed);
+    }
+    if ended {
+        return Spliced::Done(finish_upload(sink, charge, opts, total).await);
+    }
     let Some(pipe) = new_pipe() else {
-        return Spliced::Fallback(sink, charge);
+        return Spliced::Fallback(sink, charge, total);
     };
     let (rd, wr, cap) = &pipe;
     let ask = opts.throttle.cap(*cap).max(1);
     let flags = rustix::pipe::SpliceFlags::NONBLOCK | rustix::pipe::SpliceFlags::MOVE;
-    let mut total = 0u64;
     loop {
-        let ready = match timeout(opts.stall, tcp.readable()).await {
-            Ok(r) => r,
-            Err(_) => Err(timed_out()),
-        };
-        if let Err(e) = ready {
+        if let Err(e) = readable(tcp, opts).await {
             let _ = sink.abort().await;
             return Spliced::Done(TransferOutcome::ConnectionLost(e.to_string()));
         }
@@ -619,20 +671,13 @@ async fn receive_spliced(
         });
         let n = match r {
             Ok(n) => n,
+            Err(e) if is_retry(&e) => continue,
+            // The socket cannot be spliced (nothing was taken from it by this call).
             Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
-            }
-            Err(e)
-                if total == 0
-                    && matches!(e.raw_os_error(), Some(code) if code == rustix::io::Errno::INVAL.raw_os_error()
+                if matches!(e.raw_os_error(), Some(code) if code == rustix::io::Errno::INVAL.raw_os_error()
                         || code == rustix::io::Errno::NOSYS.raw_os_error()) =>
             {
-                return Spliced::Fallback(sink, charge);
+                return Spliced::Fallback(sink, charge, total);
             }
             Err(e) => {
                 let _ = sink.abort().await;
@@ -640,18 +685,7 @@ async fn receive_spliced(
             }
         };
         if n == 0 {
-            return Spliced::Done(match sink.finish().await {
-                Ok(_) => {
-                    if let Some(c) = charge {
-                        c.finish();
-                    }
-                    if let Some(pages) = opts.pages.as_ref() {
-                        pages.write(None).await;
-                    }
-                    TransferOutcome::Complete { bytes: total }
-                }
-                Err(e) => TransferOutcome::StorageFailed(op_error(&e)),
-            });
+            return Spliced::Done(finish_upload(sink, charge, opts, total).await);
         }
         opts.throttle.acquire(n as u64).await;
         if let Some(c) = charge.as_mut() {
@@ -662,27 +696,72 @@ async fn receive_spliced(
         let mut left = n;
         while left > 0 {
             match sink.splice_from(rd.as_fd(), left) {
-                Ok(0) => {
-                    let e = StorageError::Io(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        "the file took no bytes",
-                    ));
-                    let _ = sink.abort().await;
-                    return Spliced::Done(TransferOutcome::StorageFailed(op_error(&e)));
-                }
+                Ok(0) => return Spliced::Done(store_failed(sink, charge, took_nothing()).await),
                 Ok(k) => left = left.saturating_sub(k),
-                // A full disk: as in the buffered path, leave no partial file.
-                Err(e @ StorageError::NoSpace) => {
-                    return Spliced::Done(over_quota(sink, charge, op_error(&e)).await);
-                }
-                Err(e) => {
-                    let _ = sink.abort().await;
-                    return Spliced::Done(TransferOutcome::StorageFailed(op_error(&e)));
-                }
+                Err(e) => return Spliced::Done(store_failed(sink, charge, e).await),
             }
         }
         total += n as u64;
         opts.progress.store(total, Ordering::Relaxed);
+    }
+}
+
+/// Waits until the data connection is readable, within the stall timeout.
+async fn readable(tcp: &TcpStream, opts: &RunOptions<'_>) -> io::Result<()> {
+    match timeout(opts.stall, tcp.readable()).await {
+        Ok(r) => r,
+        Err(_) => Err(timed_out()),
+    }
+}
+
+/// A non-blocking read or splice that should simply be tried again.
+fn is_retry(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
+/// The error of a write that took no bytes.
+fn took_nothing() -> StorageError {
+    StorageError::Io(io::Error::new(
+        io::ErrorKind::WriteZero,
+        "the file took no bytes",
+    ))
+}
+
+/// A write into the file failed: a full disk discards the upload as a quota would (no
+/// partial file), anything else aborts it under the rules of its mode.
+async fn store_failed(
+    sink: Box<dyn WriteSink>,
+    charge: Option<UploadCharge>,
+    e: StorageError,
+) -> TransferOutcome {
+    if matches!(e, StorageError::NoSpace) {
+        return over_quota(sink, charge, op_error(&e)).await;
+    }
+    let _ = sink.abort().await;
+    TransferOutcome::StorageFailed(op_error(&e))
+}
+
+/// The upload's data ended: makes the file visible and settles its quota and page layout.
+async fn finish_upload(
+    sink: Box<dyn WriteSink>,
+    charge: Option<UploadCharge>,
+    opts: &RunOptions<'_>,
+    total: u64,
+) -> TransferOutcome {
+    match sink.finish().await {
+        Ok(_) => {
+            if let Some(c) = charge {
+                c.finish();
+            }
+            if let Some(pages) = opts.pages.as_ref() {
+                pages.write(None).await;
+            }
+            TransferOutcome::Complete { bytes: total }
+        }
+        Err(e) => TransferOutcome::StorageFailed(op_error(&e)),
     }
 }
 
@@ -692,11 +771,13 @@ async fn receive_file(
     opts: &RunOptions<'_>,
     mut charge: Option<UploadCharge>,
 ) -> TransferOutcome {
+    // Bytes the sink took (from the spliced path, when it hands over).
+    let mut total = 0u64;
     if opts.repr.is_identity() && sink.can_splice() {
         if let Some(tcp) = stream.as_plain() {
             match receive_spliced(sink, tcp, opts, charge).await {
                 Spliced::Done(outcome) => return outcome,
-                Spliced::Fallback(s, c) => (sink, charge) = (s, c),
+                Spliced::Fallback(s, c, n) => (sink, charge, total) = (s, c, n),
             }
         }
     }
@@ -706,7 +787,6 @@ async fn receive_file(
     let mut marks = Vec::new();
     // The page layout being received (STRU P), until it grows too large to keep.
     let mut layout = (opts.repr.structure() == Structure::Page).then(Vec::new);
-    let mut total = 0u64;
     loop {
         let n = match read_timed(stream, &mut buf, opts.stall).await {
             Ok(n) => n,

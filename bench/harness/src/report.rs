@@ -163,6 +163,12 @@ fn rows(idle_counts: &[usize], big_mib: u64) -> Vec<Row> {
         row("MLSD of the big directory", "s", Better::Lower, 3, |r| {
             median(r.mlsd.iter().map(|l| l.seconds).collect())
         }),
+        // The session's first LIST: read from the directory by every server (Ferry's
+        // listing cache serves the repetitions after it), with the kernel's caches cold
+        // (dropped before each server starts).
+        row("LIST, first of the session", "s", Better::Lower, 3, |r| {
+            r.list.first().map_or(f64::NAN, |l| l.seconds)
+        }),
         row(
             &format!("FTPS RETR {big}"),
             "MB/s",

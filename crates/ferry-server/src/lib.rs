@@ -19,7 +19,8 @@
 //!   address, only the control peer's IP accepted; a complete transfer's listener is kept
 //!   2 s for the next PASV/EPSV of a batch) and active connects;
 //! - `transfer`: file and listing transfers: `sendfile(2)` for downloads and `splice(2)`
-//!   (socket → pipe → file) for uploads when wire bytes equal file bytes (TYPE I/L 8,
+//!   (socket → pipe → file; the first 32 KiB by one plain write, so a small file makes
+//!   no pipe) for uploads when wire bytes equal file bytes (TYPE I/L 8,
 //!   STRU F, MODE S, no TLS; not APPE), otherwise bounded buffers through the
 //!   `ferry_proto::repr` encoders/decoders (TYPE A/E, STRU R/P, MODE B/C with restart
 //!   markers) and, for MODE Z, a deflate layer on top; listings streamed batch by batch;

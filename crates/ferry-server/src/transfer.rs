@@ -9,8 +9,10 @@
 //!
 //! Plain TYPE I downloads use `sendfile(2)` through rustix (no copy through user space);
 //! plain TYPE I uploads into a sink that supports it ([`WriteSink::can_splice`]: a local
-//! file not opened for appending) use `splice(2)` socket → pipe → file. Everything else (TLS, MODE Z, TYPE A, MODE B and C,
-//! APPE) goes through a bounded buffer.
+//! file not opened for appending) use `splice(2)` socket → pipe → file, after a first
+//! 32 KiB read into memory and written on the async thread ([`WriteSink::write_now`]): a
+//! small file is done before a pipe would be made. Everything else (TLS, MODE Z, TYPE A,
+//! MODE B and C, APPE) goes through a bounded buffer.
 //!
 //! ## Representations
 //!

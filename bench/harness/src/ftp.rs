@@ -378,6 +378,36 @@ impl Control {
     }
 }
 
+/// Sends the rest of `file` with sendfile(2) on the socket made non-blocking, `chunk`
+/// bytes per call, waiting with poll(2) whenever the socket is full: the way an
+/// event-driven server sends (the loopback ceiling's sender). Returns the byte count.
+pub fn send_file_polled(sock: &TcpStream, file: &std::fs::File, chunk: usize) -> io::Result<u64> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    sock.set_nonblocking(true)?;
+    let wait = Timespec {
+        tv_sec: IO_TIMEOUT.as_secs() as i64,
+        tv_nsec: 0,
+    };
+    let mut total = 0u64;
+    loop {
+        match rustix::fs::sendfile(sock, file, None, chunk) {
+            Ok(0) => return Ok(total),
+            Ok(n) => total += n as u64,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) => {
+                let mut fds = [PollFd::new(sock, PollFlags::OUT)];
+                if poll(&mut fds, Some(&wait))? == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "socket stayed full",
+                    ));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Send the rest of `file` with sendfile(2) (std's copy does not use it for sockets);
 /// returns the byte count.
 pub fn send_file(sock: &TcpStream, file: &std::fs::File) -> io::Result<u64> {

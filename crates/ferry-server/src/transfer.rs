@@ -657,7 +657,7 @@ async fn receive_spliced(
         opts.progress.store(total, Ordering::Relaxed);
     }
     if ended {
-        return Spliced::Done(finish_upload(sink, charge, opts, total).await);
+        return Spliced::Done(finish_upload(sink, charge, opts, total, None).await);
     }
     let Some(pipe) = new_pipe() else {
         return Spliced::Fallback(sink, charge, total);
@@ -689,7 +689,7 @@ async fn receive_spliced(
             }
         };
         if n == 0 {
-            return Spliced::Done(finish_upload(sink, charge, opts, total).await);
+            return Spliced::Done(finish_upload(sink, charge, opts, total, None).await);
         }
         opts.throttle.acquire(n as u64).await;
         if let Some(c) = charge.as_mut() {
@@ -748,12 +748,14 @@ async fn store_failed(
     TransferOutcome::StorageFailed(op_error(&e))
 }
 
-/// The upload's data ended: makes the file visible and settles its quota and page layout.
+/// The upload's data ended: makes the file visible and settles its quota and page layout
+/// (`layout`: the STRU P layout received, if any).
 async fn finish_upload(
     sink: Box<dyn WriteSink>,
     charge: Option<UploadCharge>,
     opts: &RunOptions<'_>,
     total: u64,
+    layout: Option<Vec<u8>>,
 ) -> TransferOutcome {
     match sink.finish().await {
         Ok(_) => {
@@ -761,7 +763,7 @@ async fn finish_upload(
                 c.finish();
             }
             if let Some(pages) = opts.pages.as_ref() {
-                pages.write(None).await;
+                pages.write(layout).await;
             }
             TransferOutcome::Complete { bytes: total }
         }
@@ -866,18 +868,7 @@ async fn receive_file(
         total += n as u64;
         opts.progress.store(total, Ordering::Relaxed);
         if done {
-            return match sink.finish().await {
-                Ok(_) => {
-                    if let Some(c) = charge {
-                        c.finish();
-                    }
-                    if let Some(pages) = opts.pages.as_ref() {
-                        pages.write(layout).await;
-                    }
-                    TransferOutcome::Complete { bytes: total }
-                }
-                Err(e) => TransferOutcome::StorageFailed(op_error(&e)),
-            };
+            return finish_upload(sink, charge, opts, total, layout).await;
         }
     }
 }

@@ -510,36 +510,27 @@ impl Storage for LocalFs {
         // The first batch is read on the same trip to the blocking pool as the open: a
         // small directory (the usual one) then costs one trip instead of two.
         self.blocking(move |root| {
-            let (dir, key) = match opened {
-                Some(opened) => opened,
-                None => {
-                    let dir = root.open_dir(&rel).map_err(io_err)?;
-                    let md = dir.dir_metadata().map_err(io_err)?;
-                    (dir, (md.dev(), md.ino()))
-                }
+            let Some(cache) = cache else {
+                let entries = root.read_dir(&rel).map_err(io_err)?;
+                return Ok(LocalLister::start(entries, None));
             };
-            let recording = match &cache {
-                Some(cache) => {
-                    cache.count_miss();
-                    if on_local_fs(&dir) {
-                        use std::os::fd::AsFd;
-                        cache.start(dir.as_fd(), key).map(Recording::new)
-                    } else {
-                        None
-                    }
+            cache.count_miss();
+            let (dir, key) = match opened {
+                Some((dir, key)) => (dir, Some(key)),
+                None => (root.open_dir(&rel).map_err(io_err)?, None),
+            };
+            let key = key.or_else(|| dir.dir_metadata().ok().map(|md| (md.dev(), md.ino())));
+            let recording = match key {
+                Some(key) if on_local_fs(&dir) => {
+                    use std::os::fd::AsFd;
+                    cache.start(dir.as_fd(), key).map(Recording::new)
                 }
-                None => None,
+                _ => None,
             };
             // Read after the watch is placed: a change from now on is either in what is
             // read or reported to the cache.
             let entries = dir.entries().map_err(io_err)?;
-            let mut lister = LocalLister {
-                entries: Some(entries),
-                first: Vec::new(),
-                recording,
-            };
-            lister.first = lister.read(FIRST_BATCH);
-            Ok(Box::new(lister) as Box<dyn DirLister>)
+            Ok(LocalLister::start(entries, recording))
         })
         .await
     }
@@ -787,6 +778,17 @@ struct LocalLister {
 }
 
 impl LocalLister {
+    /// A lister of `entries` with its first batch read (blocking).
+    fn start(entries: ReadDir, recording: Option<Recording>) -> Box<dyn DirLister> {
+        let mut lister = LocalLister {
+            entries: Some(entries),
+            first: Vec::new(),
+            recording,
+        };
+        lister.first = lister.read(FIRST_BATCH);
+        Box::new(lister)
+    }
+
     /// Reads up to `max` more entries (blocking), recording them; at the end, hands the
     /// recording to the cache.
     fn read(&mut self, max: usize) -> Vec<EntryInfo> {

@@ -229,9 +229,21 @@ fn block_mode_upload_restarts_from_the_last_acknowledged_marker() {
     let local = server.local().join("up.bin");
     std::fs::write(&local, &data).expect("write the local file");
     let remote = url(&server, "/up.bin");
+    // The client is held to the server's pace too: unthrottled, it could hand the whole
+    // file to socket buffers (the server's receive buffer may grow to tens of MiB) before
+    // the cut, and then nothing would be left to restart.
     let stderr = run_and_cut(
         &server,
-        &["put", "--block", "--retries", "3", s(&local), &remote],
+        &[
+            "put",
+            "--block",
+            "--retries",
+            "3",
+            "--limit-rate",
+            "1M",
+            s(&local),
+            &remote,
+        ],
     );
     let marker = restart_marker(&stderr);
     assert!(

@@ -19,8 +19,14 @@
 //! | `ferry_bans_active` | gauge | |
 //! | `ferry_passive_listeners_open` | gauge | |
 //! | `ferry_file_changes_total` | counter | `action` (`mkdir`, `rmdir`, `delete`, `rename`, `chmod`, `set_mtime`), `result` (`ok`, `failed`) |
+//! | `ferry_cache_lookups_total` | counter | `cache`, `result` (`hit`, `miss`) |
+//! | `ferry_cache_entries` | gauge | `cache` |
+//! | `ferry_cache_size_bytes` | gauge | `cache` (caches bounded in bytes) |
+//! | `ferry_cache_invalidations_total` | counter | `cache` (caches whose entries a change drops) |
 //!
-//! The gauges are read from [`ServerStats`] at each scrape.
+//! The gauges are read from [`ServerStats`] at each scrape. The `ferry_cache_*` series
+//! are read at each scrape from the source given to [`Metrics::watch_caches`] (the
+//! embedding program knows its storage and accounts); without one they are absent.
 //!
 //! The endpoint ([`serve_metrics`]) answers one request per connection (`Connection:
 //! close`): `GET` or `HEAD /metrics` (a query string is ignored) gets the metrics, another
@@ -33,10 +39,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -80,6 +89,111 @@ pub struct Metrics {
     bans_active: Gauge,
     passive_open: Gauge,
     file_changes: Family<Labels2, Counter>,
+    caches: Arc<CacheCollector>,
+}
+
+/// One cache's counters at the moment of a scrape (see [`Metrics::watch_caches`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheReading {
+    /// The `cache` label: what the cache holds (`listing`, `login`).
+    pub cache: &'static str,
+    /// Lookups answered from the cache since the process started.
+    pub hits: u64,
+    /// Lookups that had to do the work the cache saves.
+    pub misses: u64,
+    /// Entries held now.
+    pub entries: u64,
+    /// Bytes held now, for a cache bounded in bytes.
+    pub bytes: Option<u64>,
+    /// Entries dropped because what they held changed, for a cache that watches for that.
+    pub invalidations: Option<u64>,
+}
+
+/// What [`Metrics::watch_caches`] calls at each scrape.
+type CacheSource = Box<dyn Fn() -> Vec<CacheReading> + Send + Sync>;
+
+/// The `ferry_cache_*` series, read from a [`CacheSource`] at each scrape.
+#[derive(Default)]
+struct CacheCollector {
+    source: std::sync::Mutex<Option<CacheSource>>,
+}
+
+impl std::fmt::Debug for CacheCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheCollector").finish_non_exhaustive()
+    }
+}
+
+impl CacheCollector {
+    fn readings(&self) -> Vec<CacheReading> {
+        let source = self
+            .source
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        source.as_ref().map(|f| f()).unwrap_or_default()
+    }
+}
+
+impl Collector for CacheCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let readings = self.readings();
+        if readings.is_empty() {
+            return Ok(());
+        }
+        let gauge = |v: u64| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+        {
+            let mut family = encoder.encode_descriptor(
+                "cache_lookups",
+                "Cache lookups by cache and result (a miss does the work the cache saves)",
+                None,
+                MetricType::Counter,
+            )?;
+            for r in &readings {
+                for (result, n) in [("hit", r.hits), ("miss", r.misses)] {
+                    let labels = [("cache", r.cache), ("result", result)];
+                    ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+        {
+            let mut family = encoder.encode_descriptor(
+                "cache_entries",
+                "Entries held now, by cache",
+                None,
+                MetricType::Gauge,
+            )?;
+            for r in &readings {
+                gauge(r.entries).encode(family.encode_family(&[("cache", r.cache)])?)?;
+            }
+        }
+        if readings.iter().any(|r| r.bytes.is_some()) {
+            let mut family = encoder.encode_descriptor(
+                "cache_size",
+                "Memory held now, by cache (estimated)",
+                Some(&Unit::Bytes),
+                MetricType::Gauge,
+            )?;
+            for r in &readings {
+                if let Some(bytes) = r.bytes {
+                    gauge(bytes).encode(family.encode_family(&[("cache", r.cache)])?)?;
+                }
+            }
+        }
+        if readings.iter().any(|r| r.invalidations.is_some()) {
+            let mut family = encoder.encode_descriptor(
+                "cache_invalidations",
+                "Entries dropped because what they held changed, by cache",
+                None,
+                MetricType::Counter,
+            )?;
+            for r in &readings {
+                if let Some(n) = r.invalidations {
+                    ConstCounter::new(n).encode(family.encode_family(&[("cache", r.cache)])?)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -112,6 +226,7 @@ impl Metrics {
             bans_active: Gauge::default(),
             passive_open: Gauge::default(),
             file_changes: Family::default(),
+            caches: Arc::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -162,6 +277,7 @@ impl Metrics {
             "Commands that changed the file tree, by action and result",
             m.file_changes.clone(),
         );
+        registry.register_collector(Box::new(m.caches.clone()));
         // Series that dashboards expect even before anything happened.
         let _ = m.logins.get_or_create(&vec![("result", "ok")]);
         let _ = m
@@ -180,6 +296,18 @@ impl Metrics {
             }
         }
         Metrics { registry, ..m }
+    }
+
+    /// Shows the caches `source` reports (called at each scrape, on the endpoint's thread:
+    /// it should only read counters) as the `ferry_cache_*` series; replaces an earlier
+    /// source.
+    pub fn watch_caches(&self, source: impl Fn() -> Vec<CacheReading> + Send + Sync + 'static) {
+        let mut slot = self
+            .caches
+            .source
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = Some(Box::new(source));
     }
 
     /// The exposition, with the gauges read from `stats` now.
@@ -656,5 +784,69 @@ mod tests {
         assert_eq!(v("ferry_bans_active"), 0.0);
         assert_eq!(v("ferry_passive_listeners_open"), 0.0);
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn caches_are_read_at_each_scrape() {
+        let m = Metrics::new();
+        let text = m.render(&ServerStats::default());
+        assert!(!text.contains("ferry_cache_"), "{text}");
+        let hits = Arc::new(std::sync::atomic::AtomicU64::new(5));
+        let h = hits.clone();
+        m.watch_caches(move || {
+            vec![
+                CacheReading {
+                    cache: "listing",
+                    hits: h.load(std::sync::atomic::Ordering::Relaxed),
+                    misses: 2,
+                    entries: 3,
+                    bytes: Some(4096),
+                    invalidations: Some(1),
+                },
+                CacheReading {
+                    cache: "login",
+                    hits: 7,
+                    misses: 1,
+                    entries: 1,
+                    ..CacheReading::default()
+                },
+            ]
+        });
+        let text = m.render(&ServerStats::default());
+        let v = |s: &str| value(&text, s).unwrap_or_else(|| panic!("no {s} in\n{text}"));
+        assert_eq!(
+            v("ferry_cache_lookups_total{cache=\"listing\",result=\"hit\"}"),
+            5.0
+        );
+        assert_eq!(
+            v("ferry_cache_lookups_total{cache=\"listing\",result=\"miss\"}"),
+            2.0
+        );
+        assert_eq!(
+            v("ferry_cache_lookups_total{cache=\"login\",result=\"hit\"}"),
+            7.0
+        );
+        assert_eq!(v("ferry_cache_entries{cache=\"listing\"}"), 3.0);
+        assert_eq!(v("ferry_cache_entries{cache=\"login\"}"), 1.0);
+        assert_eq!(v("ferry_cache_size_bytes{cache=\"listing\"}"), 4096.0);
+        assert_eq!(v("ferry_cache_invalidations_total{cache=\"listing\"}"), 1.0);
+        assert!(
+            !text.contains("ferry_cache_size_bytes{cache=\"login\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE ferry_cache_lookups counter"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        hits.store(9, std::sync::atomic::Ordering::Relaxed);
+        let text = m.render(&ServerStats::default());
+        assert_eq!(
+            value(
+                &text,
+                "ferry_cache_lookups_total{cache=\"listing\",result=\"hit\"}"
+            ),
+            Some(9.0)
+        );
     }
 }

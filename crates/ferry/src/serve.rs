@@ -4,7 +4,7 @@
 //! Signals: the first SIGINT or SIGTERM stops accepting connections and lets running
 //! transfers finish for up to the shutdown grace; the process then exits with code 0. A
 //! second signal exits at once (code 130 for SIGINT, 143 for SIGTERM). SIGHUP reloads what
-//! can change while running (see [`Reloader`]: today the TLS certificate) and never stops
+//! can change while running (see [`Reloader`]: accounts, limits, the TLS certificate, the log files) and never stops
 //! the server; a failed reload is logged and the old state stays in force.
 //!
 //! With TLS on and `SSLKEYLOGFILE` set, TLS secrets are written to that file (for
@@ -31,6 +31,9 @@ use crate::process;
 use ferry_server::tls::ClientAuth;
 use ferry_storage::local::LocalFsFactory;
 use ferry_storage::users::{AnonymousMode, UserDb};
+
+mod caches;
+use caches::Caches;
 
 /// Environment variable naming the TLS key log file (the NSS key log format).
 const KEYLOG_ENV: &str = "SSLKEYLOGFILE";
@@ -135,15 +138,17 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     };
     // Metrics and log files: opened now, before any privilege drop.
     let observability = Observability::open(&settings.ops)?;
+    let caches = Arc::new(Caches::new(local_storage(settings.ops.listing_cache_bytes)));
     let reloader = Reloader {
         tls: tls.clone(),
         observability: observability.clone(),
         args: args.clone(),
         control: None,
+        caches: caches.clone(),
     };
     // Builds the account database here, before the runtime: hashing the command-line
     // passwords is slow on purpose.
-    let mut server_config = server_config(settings, tls)?;
+    let mut server_config = server_config(settings, tls, &caches)?;
     server_config.observers.extend(observability.observers());
     // Each session holds a descriptor: the usual soft limit (1024) would cap the sessions.
     let max_sessions = server_config.limits.max_sessions;
@@ -171,10 +176,12 @@ fn keylog_file() -> Option<OsString> {
     std::env::var_os(KEYLOG_ENV).filter(|v| !v.is_empty())
 }
 
-/// The server configuration for validated settings and the TLS context built from them.
+/// The server configuration for validated settings and the TLS context built from them,
+/// on the storage of `caches` (which is told the account databases).
 fn server_config(
     settings: ServeSettings,
     tls: Option<Arc<TlsContext>>,
+    caches: &Caches,
 ) -> anyhow::Result<ServerConfig> {
     let ServeSettings {
         listen,
@@ -203,16 +210,25 @@ fn server_config(
         ctx.set_host_certificates(host_certificates(&vhosts))
             .context("cannot load a virtual host's certificate")?;
     }
-    let storage = local_storage(ops.listing_cache_bytes);
+    let mut dbs = Vec::new();
     let virtual_hosts = virtual_hosts(
         vhosts,
         &users,
         users_file.as_ref(),
         &ops.anonymous_incoming,
-        &storage,
+        caches.storage(),
+        &mut dbs,
     )?;
-    let db = user_db(root, &users, users_file, anonymous, &ops.anonymous_incoming)?;
-    let mut config = ServerConfig::new(Arc::new(db), Arc::new(storage));
+    let db = Arc::new(user_db(
+        root,
+        &users,
+        users_file,
+        anonymous,
+        &ops.anonymous_incoming,
+    )?);
+    dbs.push(db.clone());
+    caches.set_accounts(dbs);
+    let mut config = ServerConfig::new(db, Arc::new(caches.storage().clone()));
     config.listen = listen;
     config.passive_ports = passive_ports;
     config.public_host = public_host;
@@ -268,14 +284,15 @@ fn local_storage(listing_cache_bytes: usize) -> LocalFsFactory {
 
 /// The virtual hosts of validated settings: each with its accounts (its own users file, or
 /// the server's accounts homed in its root) and the local storage (sharing `storage`'s
-/// listing cache). Hashes command-line passwords again for each host sharing them: call it
-/// off the async threads.
+/// listing cache); their account databases are added to `dbs`. Hashes command-line
+/// passwords again for each host sharing them: call it off the async threads.
 fn virtual_hosts(
     vhosts: Vec<config::VhostSettings>,
     users: &[config::CliUser],
     users_file: Option<&(PathBuf, ferry_storage::users::UsersFile)>,
     anonymous_incoming: &str,
     storage: &LocalFsFactory,
+    dbs: &mut Vec<Arc<UserDb>>,
 ) -> anyhow::Result<ferry_server::VirtualHosts> {
     let mut out = ferry_server::VirtualHosts::new();
     for v in vhosts {
@@ -284,7 +301,7 @@ fn virtual_hosts(
             std::fs::create_dir_all(&incoming)
                 .with_context(|| format!("cannot create {}", incoming.display()))?;
         }
-        let db = match v.users_file {
+        let db = Arc::new(match v.users_file {
             Some(own) => user_db(v.root, &[], Some(own), v.anonymous, anonymous_incoming)?,
             None => {
                 // The server's accounts, each homed in this host's root.
@@ -297,11 +314,12 @@ fn virtual_hosts(
                 });
                 user_db(v.root, users, shared, v.anonymous, anonymous_incoming)?
             }
-        };
+        });
+        dbs.push(db.clone());
         let name = v.names.first().cloned().unwrap_or_default();
         out.add(ferry_server::VirtualHost {
             names: v.names,
-            authenticator: Arc::new(db),
+            authenticator: db,
             storage: Arc::new(storage.clone()),
             greeting: v.greeting,
         })
@@ -337,8 +355,9 @@ fn user_db(
 /// What SIGHUP reloads: the config file and users file (accounts, permissions, quotas,
 /// rates, limits, bans policy, address lists), the TLS certificate, and the log files
 /// (reopened for log rotation). Each part keeps its old state when its reload fails.
-/// Listen addresses, the root, ports, timeouts, TLS mode, PROXY sources, metrics address
-/// and log paths keep their start values (a restart changes them).
+/// Listen addresses, the root, ports, timeouts, TLS mode, PROXY sources, metrics address,
+/// log paths and the listing cache (its size, and what it holds) keep their start values
+/// (a restart changes them).
 #[derive(Clone)]
 struct Reloader {
     tls: Option<Arc<TlsContext>>,
@@ -348,6 +367,8 @@ struct Reloader {
     args: ServeArgs,
     /// The running server's limits and accounts (set once it is bound).
     control: Option<ferry_server::ServerControl>,
+    /// The storage, kept across reloads, and the account databases the metrics read.
+    caches: Arc<Caches>,
 }
 
 impl Reloader {
@@ -357,6 +378,7 @@ impl Reloader {
             return;
         };
         let args = self.args.clone();
+        let caches = self.caches.clone();
         let result = tokio::task::spawn_blocking(move || {
             let settings = config::load_with(
                 &args,
@@ -365,26 +387,30 @@ impl Reloader {
             )
             .map_err(anyhow::Error::from)?;
             let accounts = settings.user_names().count();
+            let mut dbs = Vec::new();
             let vhosts = virtual_hosts(
                 settings.vhosts,
                 &settings.users,
                 settings.users_file.as_ref(),
                 &settings.ops.anonymous_incoming,
-                &local_storage(settings.ops.listing_cache_bytes),
+                caches.storage(),
+                &mut dbs,
             )?;
-            let db = user_db(
+            let db = Arc::new(user_db(
                 settings.root.clone(),
                 &settings.users,
                 settings.users_file,
                 settings.anonymous,
                 &settings.ops.anonymous_incoming,
-            )?;
-            anyhow::Ok((db, settings.ops.limits, accounts, vhosts))
+            )?);
+            dbs.push(db.clone());
+            anyhow::Ok((db, dbs, settings.ops.limits, accounts, vhosts))
         })
         .await;
         match result {
-            Ok(Ok((db, limits, accounts, vhosts))) => {
-                control.set_authenticator(Arc::new(db));
+            Ok(Ok((db, dbs, limits, accounts, vhosts))) => {
+                self.caches.set_accounts(dbs);
+                control.set_authenticator(db);
                 control.set_vhosts(vhosts);
                 control.set_limits(limits);
                 info!(
@@ -549,6 +575,8 @@ async fn serve(
     let metrics = observability.bind_metrics().await?;
     print_banner(&addrs, &implicit, &banner);
     if let Some((listener, metrics)) = metrics {
+        let caches = reloader.caches.clone();
+        metrics.watch_caches(move || caches.readings());
         announce_metrics(listener, metrics, server.stats());
     }
     info!(

@@ -442,11 +442,7 @@ fn sighup_reopens_rotated_logs() {
     let old_a = logs.audit.with_extension("log.1");
     std::fs::rename(&logs.xferlog, &old_x).unwrap();
     std::fs::rename(&logs.audit, &old_a).unwrap();
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &server.pid().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
+    server.sighup();
     let deadline = Instant::now() + Duration::from_secs(15);
     while !(logs.xferlog.exists() && logs.audit.exists()) {
         assert!(
@@ -619,4 +615,72 @@ fn anonymous_download_in_the_xferlog() {
             "the anonymous password was logged:\n{text}"
         );
     }
+}
+
+#[test]
+fn cache_counters_in_the_metrics_survive_a_reload() {
+    let logs = Logs::new();
+    let server = start(&logs, &[]);
+    let maddr = metrics_addr(&server);
+    let addr = server.addr();
+    // Two logins of one account: the second is answered by the login cache.
+    for _ in 0..2 {
+        let mut c = Control::login(addr, "alice", PASS);
+        c.expect("QUIT", &[221]);
+    }
+    // Two listings of one directory. Whether the second comes from memory depends on the
+    // filesystem of the server's root (`tests/listcache.rs` in ferry-storage checks
+    // that); every listing is counted either way.
+    let mut c = Control::login(addr, "alice", PASS);
+    list(&mut c);
+    list(&mut c);
+    c.expect("QUIT", &[221]);
+
+    let check = |when: &str| {
+        let (body, m) = scrape(maddr);
+        let v = |s: &str| sample(&m, &body, s);
+        let login = |r: &str| {
+            v(&format!(
+                "ferry_cache_lookups_total{{cache=\"login\",result=\"{r}\"}}"
+            ))
+        };
+        assert_eq!((login("hit"), login("miss")), (2.0, 1.0), "{when}:\n{body}");
+        let listing = |r: &str| {
+            v(&format!(
+                "ferry_cache_lookups_total{{cache=\"listing\",result=\"{r}\"}}"
+            ))
+        };
+        assert_eq!(listing("hit") + listing("miss"), 2.0, "{when}:\n{body}");
+        assert!(
+            m.contains_key("ferry_cache_entries{cache=\"listing\"}"),
+            "{body}"
+        );
+        assert!(
+            m.contains_key("ferry_cache_size_bytes{cache=\"listing\"}"),
+            "{body}"
+        );
+        assert!(
+            m.contains_key("ferry_cache_invalidations_total{cache=\"listing\"}"),
+            "{body}"
+        );
+        (listing("hit"), v("ferry_cache_entries{cache=\"login\"}"))
+    };
+    let (hits, entries) = check("before the reload");
+    assert_eq!(entries, 1.0);
+
+    // SIGHUP builds new account databases: the counters keep growing from where they
+    // were, and the listing cache (with what it holds) stays.
+    server.sighup();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !server.logs().contains("configuration reloaded") {
+        assert!(
+            Instant::now() < deadline,
+            "no reload after SIGHUP\n{}",
+            server.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (hits_after, entries) = check("after the reload");
+    assert_eq!(hits_after, hits);
+    assert_eq!(entries, 0.0, "the new account database starts empty");
 }

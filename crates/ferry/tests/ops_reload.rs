@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use ferry_proto::Password;
@@ -21,14 +21,6 @@ fn users_toml(names: &[&str]) -> String {
         .iter()
         .map(|n| format!("[[user]]\nname = \"{n}\"\npassword = \"{hash}\"\n\n"))
         .collect()
-}
-
-fn sighup(server: &Server) {
-    let status = Command::new("kill")
-        .args(["-HUP", &server.pid().to_string()])
-        .status()
-        .expect("kill -HUP");
-    assert!(status.success());
 }
 
 fn sha(bytes: &[u8]) -> String {
@@ -117,18 +109,18 @@ fn sighup_while_transfers_run_loses_nothing_and_applies_the_new_settings() {
         "max_sessions_per_ip = 50\ndeny = [\"127.0.0.2\"]\n",
     )
     .expect("v2");
-    sighup(&server);
+    server.sighup();
     wait_log(&server, "configuration reloaded", 1);
     std::thread::sleep(Duration::from_millis(500));
     std::fs::write(&config, "max_sessions_per_ip = \"many\"\n").expect("broken");
-    sighup(&server);
+    server.sighup();
     wait_log(&server, "configuration not reloaded", 1);
     std::fs::write(
         &config,
         "max_sessions_per_ip = 50\ndeny = [\"127.0.0.2\"]\n",
     )
     .expect("v3");
-    sighup(&server);
+    server.sighup();
     wait_log(&server, "configuration reloaded", 2);
 
     for (mut child, out) in children {
@@ -186,7 +178,7 @@ fn sighup_reload_keeps_logged_in_sessions() {
         .start();
     let mut c = Control::login(server.addr(), "stay", PW);
     std::fs::write(&users, users_toml(&["other"])).expect("users v2");
-    sighup(&server);
+    server.sighup();
     wait_log(&server, "configuration reloaded", 1);
     // The running session goes on; a new login with the removed account fails.
     c.expect("PWD", &[257]);

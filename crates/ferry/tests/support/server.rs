@@ -416,6 +416,15 @@ impl Server {
         self.child.id()
     }
 
+    /// Sends the server SIGHUP (reload); what it reloads shows in [`Server::logs`].
+    pub fn sighup(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .expect("run kill -HUP");
+        assert!(status.success(), "kill -HUP {}: {status}", self.pid());
+    }
+
     /// Whether the server process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -48,6 +48,13 @@ pub const MAX_AGE: Duration = Duration::from_secs(10);
 /// is 8,192 or more.
 const MAX_WATCHES: usize = 4096;
 
+/// What a kept listing costs besides its entries (its watch, its kept record and its two
+/// map slots), estimated: an empty directory is not free.
+const DIR_COST: usize = std::mem::size_of::<Watch>()
+    + std::mem::size_of::<DirKey>()
+    + 2 * std::mem::size_of::<i32>()
+    + 32;
+
 /// Events read per lookup at most; more than that is handled as an overflow.
 const MAX_DRAIN_EVENTS: usize = 65_536;
 
@@ -115,7 +122,7 @@ pub struct ListingCacheStats {
     pub invalidated: u64,
     /// Directories kept now.
     pub dirs: usize,
-    /// Bytes kept now (estimated).
+    /// Bytes kept now (estimated: the entries and each kept directory's bookkeeping).
     pub bytes: usize,
 }
 
@@ -294,6 +301,7 @@ impl ListingCache {
     }
 
     fn finish(&self, wd: i32, epoch: u64, entries: Vec<Entry>, bytes: usize) {
+        let bytes = bytes.saturating_add(DIR_COST);
         let mut s = self.lock();
         s.drain();
         let unchanged = s

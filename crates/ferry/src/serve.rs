@@ -4,8 +4,9 @@
 //! Signals: the first SIGINT or SIGTERM stops accepting connections and lets running
 //! transfers finish for up to the shutdown grace; the process then exits with code 0. A
 //! second signal exits at once (code 130 for SIGINT, 143 for SIGTERM). SIGHUP reloads what
-//! can change while running (see [`Reloader`]: accounts, limits, the TLS certificate, the log files) and never stops
-//! the server; a failed reload is logged and the old state stays in force.
+//! can change while running (see [`Reloader`]: accounts, limits, the TLS certificate, the
+//! log files) and never stops the server; a failed reload is logged and the old state stays
+//! in force.
 //!
 //! With TLS on and `SSLKEYLOGFILE` set, TLS secrets are written to that file (for
 //! Wireshark); a warning line on standard error says so at start.

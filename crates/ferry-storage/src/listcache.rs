@@ -26,6 +26,13 @@
 //!   name elsewhere after the listing was kept (or is written through a shared mapping)
 //!   may show old figures for up to [`MAX_AGE`].
 //!
+//! **Directories that change all the time.** Keeping a listing costs its reading about
+//! 15 % more (the entries are copied as they stream out). A directory whose kept listing
+//! was dropped by a change before it served a single hit (or that changed while it was
+//! being read) proved that cost wasted: for [`BUSY_WINDOW`] after that drop its listings
+//! are read without being kept, and caching resumes after a quiet spell. At most
+//! [`MAX_BUSY`] such directories are remembered.
+//!
 //! Only directories on local filesystems whose changes all pass through this kernel
 //! are kept (see `local::INLINE_CREATE_FS`); a network filesystem's listing is read every
 //! time. The kept entries are bounded in bytes (LRU) and in directories; an overflow of
@@ -54,6 +61,14 @@ const DIR_COST: usize = std::mem::size_of::<Watch>()
     + std::mem::size_of::<DirKey>()
     + 2 * std::mem::size_of::<i32>()
     + 32;
+
+/// How long a directory whose kept listing was dropped unused is listed without being kept
+/// (see the module documentation).
+pub const BUSY_WINDOW: Duration = Duration::from_secs(2);
+
+/// Busy directories remembered at once; past that, a new one is not remembered (its
+/// listings are kept as usual).
+pub const MAX_BUSY: usize = 1024;
 
 /// Events read per lookup at most; more than that is handled as an overflow.
 const MAX_DRAIN_EVENTS: usize = 65_536;
@@ -124,6 +139,9 @@ pub struct ListingCacheStats {
     pub dirs: usize,
     /// Bytes kept now (estimated: the entries and each kept directory's bookkeeping).
     pub bytes: usize,
+    /// Listings read without being kept because their directory had just dropped a kept
+    /// listing unused (see [`BUSY_WINDOW`]).
+    pub passed_over: u64,
 }
 
 /// A cache of directory listings shared by every session of a process (see the module
@@ -142,6 +160,9 @@ struct State {
     bytes: usize,
     tick: u64,
     stats: ListingCacheStats,
+    /// Directories whose kept listing (or a listing being read) was dropped unused, and
+    /// when (see [`BUSY_WINDOW`]).
+    busy: HashMap<DirKey, Instant>,
 }
 
 #[derive(Debug)]
@@ -158,6 +179,8 @@ struct Watch {
 struct Kept {
     entries: Arc<[Entry]>,
     bytes: usize,
+    /// Whether it served a listing.
+    hit: bool,
     used: u64,
     since: Instant,
 }
@@ -209,6 +232,7 @@ impl ListingCache {
                 bytes: 0,
                 tick: 0,
                 stats: ListingCacheStats::default(),
+                busy: HashMap::new(),
             }),
             max_bytes,
         })
@@ -245,6 +269,7 @@ impl ListingCache {
             return None;
         }
         kept.used = tick;
+        kept.hit = true;
         let entries = Arc::clone(&kept.entries);
         s.stats.hits += 1;
         Some(entries)
@@ -260,6 +285,13 @@ impl ListingCache {
     pub(crate) fn start(self: &Arc<Self>, dir: BorrowedFd<'_>, key: DirKey) -> Option<Ticket> {
         let mut s = self.lock();
         s.drain();
+        if let Some(since) = s.busy.get(&key) {
+            if since.elapsed() < BUSY_WINDOW {
+                s.stats.passed_over += 1;
+                return None;
+            }
+            s.busy.remove(&key);
+        }
         let wd = match s.by_key.get(&key) {
             Some(&wd) => wd,
             None => {
@@ -321,6 +353,7 @@ impl ListingCache {
                     w.kept = Some(Kept {
                         entries: entries.into(),
                         bytes,
+                        hit: false,
                         used,
                         since: Instant::now(),
                     });
@@ -378,16 +411,25 @@ impl State {
             return;
         };
         w.epoch += 1;
-        if let Some(kept) = w.kept.take() {
-            self.bytes -= kept.bytes;
-            self.stats.invalidated += 1;
-        } else if w.readers > 0 {
-            self.stats.invalidated += 1;
+        let key = w.key;
+        let wasted = match w.kept.take() {
+            Some(kept) => {
+                self.bytes -= kept.bytes;
+                self.stats.invalidated += 1;
+                !kept.hit
+            }
+            None if w.readers > 0 => {
+                self.stats.invalidated += 1;
+                true
+            }
+            None => false,
+        };
+        if wasted {
+            self.mark_busy(key);
         }
         if ignored {
             // The kernel removed the watch (the directory is gone): forget it, so that a
             // reader still holding a ticket keeps nothing.
-            let key = w.key;
             self.watches.remove(&wd);
             if self.by_key.get(&key) == Some(&wd) {
                 self.by_key.remove(&key);
@@ -395,6 +437,17 @@ impl State {
         } else {
             self.forget_if_unused(wd);
         }
+    }
+
+    /// Remembers that directory `key` just dropped a listing unused (see [`BUSY_WINDOW`]).
+    fn mark_busy(&mut self, key: DirKey) {
+        if self.busy.len() >= MAX_BUSY && !self.busy.contains_key(&key) {
+            self.busy.retain(|_, since| since.elapsed() < BUSY_WINDOW);
+            if self.busy.len() >= MAX_BUSY {
+                return;
+            }
+        }
+        self.busy.insert(key, Instant::now());
     }
 
     /// A reader of watch `wd` is done.

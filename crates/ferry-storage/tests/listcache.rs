@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use ferry_proto::listing::EntryKind;
 use ferry_proto::VirtualPath;
-use ferry_storage::listcache::{ListingCache, ListingCacheStats};
+use ferry_storage::listcache::{ListingCache, ListingCacheStats, BUSY_WINDOW};
 use ferry_storage::local::LocalFs;
 use ferry_storage::{Storage, WriteMode};
 
@@ -216,6 +216,9 @@ async fn every_change_shows_in_the_next_listing() {
         // Unchanged since: served from memory.
         assert!(check(&f, what).await, "kept again after: {what}");
     }
+    // Every kept listing served a hit before the next change: none was wasted, so the
+    // directory was never treated as busy.
+    assert_eq!(stats(&f).passed_over, 0, "{:?}", stats(&f));
 
     // Changes made through the storage itself.
     let mut sink =
@@ -235,10 +238,14 @@ async fn every_change_shows_in_the_next_listing() {
     check(&f, "dele").await;
 
     let s = stats(&f);
-    // Three of the sixteen changes reach the directory's watch through no event (a
-    // subdirectory's content, a second name): those entries are re-read instead.
-    assert!(s.hits >= 16 && s.invalidated >= 13, "{s:?}");
-    assert_eq!(s.dirs, 1, "{s:?}");
+    // Three of the twelve external changes reach the directory's watch through no event
+    // (a subdirectory's content, a second name): those entries are re-read instead, and
+    // the listing right after them is a hit too. The other nine, the upload and the
+    // rename drop the kept listing.
+    assert!(s.hits >= 16 && s.invalidated >= 11, "{s:?}");
+    // The upload's listing was kept, then dropped unused by the rename: the directory
+    // is busy, and the next three listings were read without being kept.
+    assert_eq!((s.passed_over, s.dirs), (3, 0), "{s:?}");
 }
 
 /// Makes `d` with 1,500 files: more than the first batch, so a listing of it is still
@@ -269,8 +276,15 @@ async fn a_change_during_the_read_is_not_kept() {
         0,
         "a listing read across a change is not kept"
     );
+    // The directory is busy now: its listings are read without being kept...
     assert!(!check(&f, "late file").await);
-    assert!(check(&f, "nothing").await);
+    assert!(!check(&f, "nothing").await);
+    let s = stats(&f);
+    assert_eq!((s.passed_over, s.stored), (2, 0), "{s:?}");
+    // ...until it has been quiet for the window.
+    std::thread::sleep(BUSY_WINDOW + Duration::from_millis(100));
+    assert!(!check(&f, "quiet").await);
+    assert!(check(&f, "kept again").await);
 }
 
 #[tokio::test]

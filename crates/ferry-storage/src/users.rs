@@ -632,7 +632,7 @@ pub fn hash_password(password: &Password) -> Result<String, UsersError> {
 /// another algorithm).
 ///
 /// The working memory of the hash (19 MiB with the default parameters) comes from
-/// [`with_working_memory`]: allocated once and reused, so a server's memory does not step
+/// a per-thread buffer: allocated once and reused, so a server's memory does not step
 /// up each time a cached login expires and is verified again.
 pub fn verify_password(password: &Password, phc: &str) -> bool {
     let Ok(hash) = PasswordHash::new(phc) else {

@@ -631,9 +631,9 @@ pub fn hash_password(password: &Password) -> Result<String, UsersError> {
 /// True if `password` matches the argon2 PHC string `phc` (false for a malformed `phc` or
 /// another algorithm).
 ///
-/// The working memory of the hash (19 MiB with the default parameters) comes from
-/// a per-thread buffer: allocated once and reused, so a server's memory does not step
-/// up each time a cached login expires and is verified again.
+/// The working memory of the hash (19 MiB with the default parameters) comes from a small
+/// pool of buffers (at most 4): allocated once and reused, so a server's memory does not
+/// step up each time a cached login expires and is verified again.
 pub fn verify_password(password: &Password, phc: &str) -> bool {
     let Ok(hash) = PasswordHash::new(phc) else {
         return false;

@@ -9,7 +9,7 @@ use ferry_proto::command::{FormatControl, Mode, Structure, TransferType};
 /// Connection, credential and output flags shared by every client command.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ConnArgs {
-    /// User and password, USER[:PASSWORD] (the URL's user wins; without a password the
+    /// User and password, USER or USER:PASSWORD (the URL's user wins; without a password the
     /// netrc file is searched, then it is asked on the terminal)
     #[arg(
         short = 'u',

@@ -36,7 +36,10 @@
 //! Only directories on local filesystems whose changes all pass through this kernel
 //! are kept (see `local::INLINE_CREATE_FS`); a network filesystem's listing is read every
 //! time. The kept entries are bounded in bytes (LRU) and in directories; an overflow of
-//! the kernel's event queue drops everything.
+//! the kernel's event queue drops everything. Listings past [`MAX_AGE`] are swept out
+//! (with their watches) at most every tenth of that age, when the cache is next used, so
+//! the directories nobody lists again do not hold memory and watches until the budget
+//! pushes them out.
 
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
@@ -67,7 +70,7 @@ const DIR_COST: usize = std::mem::size_of::<Watch>()
 pub const BUSY_WINDOW: Duration = Duration::from_secs(2);
 
 /// Busy directories remembered at once; past that, a new one is not remembered (its
-/// listings are kept as usual).
+/// listings are kept as usual) until the sweep forgets those whose window has passed.
 pub const MAX_BUSY: usize = 1024;
 
 /// Events read per lookup at most; more than that is handled as an overflow.
@@ -163,6 +166,10 @@ struct State {
     /// Directories whose kept listing (or a listing being read) was dropped unused, and
     /// when (see [`BUSY_WINDOW`]).
     busy: HashMap<DirKey, Instant>,
+    /// The longest a listing is served ([`MAX_AGE`]; shorter in tests).
+    max_age: Duration,
+    /// When expired listings were last swept out.
+    swept: Instant,
 }
 
 #[derive(Debug)]
@@ -222,6 +229,11 @@ impl ListingCache {
     /// A cache keeping at most `max_bytes` of entries. Fails when the process cannot have
     /// an inotify instance (`EMFILE` past the per-user limit, or no inotify in the kernel).
     pub fn new(max_bytes: usize) -> std::io::Result<ListingCache> {
+        Self::with_max_age(max_bytes, MAX_AGE)
+    }
+
+    /// A cache serving a listing for at most `max_age` (the tests' way to see expiry).
+    fn with_max_age(max_bytes: usize, max_age: Duration) -> std::io::Result<ListingCache> {
         let inotify =
             inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
         Ok(ListingCache {
@@ -233,6 +245,8 @@ impl ListingCache {
                 tick: 0,
                 stats: ListingCacheStats::default(),
                 busy: HashMap::new(),
+                max_age,
+                swept: Instant::now(),
             }),
             max_bytes,
         })
@@ -259,9 +273,10 @@ impl ListingCache {
         let wd = *s.by_key.get(&key)?;
         s.tick += 1;
         let tick = s.tick;
+        let max_age = s.max_age;
         let w = s.watches.get_mut(&wd)?;
         let kept = w.kept.as_mut()?;
-        if kept.since.elapsed() > MAX_AGE {
+        if kept.since.elapsed() > max_age {
             let bytes = kept.bytes;
             w.kept = None;
             s.bytes -= bytes;
@@ -367,8 +382,37 @@ impl ListingCache {
 }
 
 impl State {
-    /// Reads every pending event and drops what it makes out of date.
+    /// Reads every pending event and drops what it makes out of date; now and then also
+    /// what is too old.
     fn drain(&mut self) {
+        self.read_events();
+        if self.swept.elapsed() >= self.max_age / 10 {
+            self.sweep();
+        }
+    }
+
+    /// Drops the kept listings older than `max_age` (and their watches), and forgets the
+    /// busy directories whose window has passed.
+    fn sweep(&mut self) {
+        self.swept = Instant::now();
+        let max_age = self.max_age;
+        let expired: Vec<i32> = self
+            .watches
+            .iter()
+            .filter(|(_, w)| w.kept.as_ref().is_some_and(|k| k.since.elapsed() > max_age))
+            .map(|(wd, _)| *wd)
+            .collect();
+        for wd in expired {
+            if let Some(kept) = self.watches.get_mut(&wd).and_then(|w| w.kept.take()) {
+                self.bytes -= kept.bytes;
+            }
+            self.forget_if_unused(wd);
+        }
+        self.busy.retain(|_, since| since.elapsed() < BUSY_WINDOW);
+    }
+
+    /// Reads every pending event and drops what it makes out of date.
+    fn read_events(&mut self) {
         let mut events: Vec<(i32, ReadFlags)> = Vec::new();
         let mut overflow = false;
         {
@@ -442,10 +486,7 @@ impl State {
     /// Remembers that directory `key` just dropped a listing unused (see [`BUSY_WINDOW`]).
     fn mark_busy(&mut self, key: DirKey) {
         if self.busy.len() >= MAX_BUSY && !self.busy.contains_key(&key) {
-            self.busy.retain(|_, since| since.elapsed() < BUSY_WINDOW);
-            if self.busy.len() >= MAX_BUSY {
-                return;
-            }
+            return;
         }
         self.busy.insert(key, Instant::now());
     }
@@ -513,5 +554,47 @@ fn info_named(name: String, entry: &Entry, owner: &str) -> EntryInfo {
         owner: owner.to_string(),
         group: owner.to_string(),
         unique: Some(crate::local::unique_id(entry.dev, entry.ino)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+
+    /// Keeps an empty listing of `dir` in `cache`.
+    fn keep(cache: &Arc<ListingCache>, dir: &std::path::Path) {
+        let f = std::fs::File::open(dir).expect("open dir");
+        let md = f.metadata().expect("stat dir");
+        let ticket = cache
+            .start(f.as_fd(), (md.dev(), md.ino()))
+            .expect("a watch");
+        ticket.finish(Vec::new(), 0);
+    }
+
+    #[test]
+    fn expired_listings_are_swept_out_with_their_watches() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let age = Duration::from_millis(200);
+        let cache = Arc::new(ListingCache::with_max_age(1 << 20, age).expect("inotify"));
+        for name in ["a", "b", "c"] {
+            let dir = tmp.path().join(name);
+            std::fs::create_dir(&dir).expect("mkdir");
+            keep(&cache, &dir);
+        }
+        let s = cache.stats();
+        assert_eq!((s.dirs, s.stored), (3, 3), "{s:?}");
+        assert!(s.bytes >= 3 * DIR_COST, "{s:?}");
+        // Nobody lists them again: the next use of the cache after they expired drops
+        // them, and their watches.
+        std::thread::sleep(age + age / 2);
+        let s = cache.stats();
+        assert_eq!((s.dirs, s.bytes), (0, 0), "{s:?}");
+        let state = cache.lock();
+        assert!(
+            state.watches.is_empty() && state.by_key.is_empty(),
+            "{state:?}"
+        );
     }
 }

@@ -140,7 +140,6 @@ impl Collector for CacheCollector {
         if readings.is_empty() {
             return Ok(());
         }
-        let gauge = |v: u64| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
         {
             let mut family = encoder.encode_descriptor(
                 "cache_lookups",
@@ -155,46 +154,61 @@ impl Collector for CacheCollector {
                 }
             }
         }
-        {
-            let mut family = encoder.encode_descriptor(
+        let families: [PerCache; 3] = [
+            (
                 "cache_entries",
                 "Entries held now, by cache",
                 None,
                 MetricType::Gauge,
-            )?;
-            for r in &readings {
-                gauge(r.entries).encode(family.encode_family(&[("cache", r.cache)])?)?;
-            }
-        }
-        if readings.iter().any(|r| r.bytes.is_some()) {
-            let mut family = encoder.encode_descriptor(
+                |r| Some(r.entries),
+            ),
+            (
                 "cache_size",
                 "Memory held now, by cache (estimated)",
-                Some(&Unit::Bytes),
+                Some(Unit::Bytes),
                 MetricType::Gauge,
-            )?;
-            for r in &readings {
-                if let Some(bytes) = r.bytes {
-                    gauge(bytes).encode(family.encode_family(&[("cache", r.cache)])?)?;
-                }
-            }
-        }
-        if readings.iter().any(|r| r.invalidations.is_some()) {
-            let mut family = encoder.encode_descriptor(
+                |r| r.bytes,
+            ),
+            (
                 "cache_invalidations",
                 "Entries dropped because what they held changed, by cache",
                 None,
                 MetricType::Counter,
-            )?;
-            for r in &readings {
-                if let Some(n) = r.invalidations {
-                    ConstCounter::new(n).encode(family.encode_family(&[("cache", r.cache)])?)?;
+                |r| r.invalidations,
+            ),
+        ];
+        for (name, help, unit, kind, of) in &families {
+            let series: Vec<(&str, u64)> = readings
+                .iter()
+                .filter_map(|r| Some((r.cache, of(r)?)))
+                .collect();
+            if series.is_empty() {
+                continue;
+            }
+            let mut family = encoder.encode_descriptor(name, help, unit.as_ref(), *kind)?;
+            for (cache, v) in series {
+                let labels = [("cache", cache)];
+                let metric = family.encode_family(&labels)?;
+                if matches!(kind, MetricType::Counter) {
+                    ConstCounter::new(v).encode(metric)?;
+                } else {
+                    ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX)).encode(metric)?;
                 }
             }
         }
         Ok(())
     }
 }
+
+/// A `{cache}` family: name, help, unit, type, and the value of a reading (none: no
+/// series for that cache; no series at all: no family).
+type PerCache = (
+    &'static str,
+    &'static str,
+    Option<Unit>,
+    MetricType,
+    fn(&CacheReading) -> Option<u64>,
+);
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
